@@ -1,0 +1,47 @@
+"""Shared fixtures: the in-process CLI runner and the optional ../shared folder."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from mimo_select.cli import run
+
+ROOT = Path(__file__).resolve().parent.parent
+CASES = Path(__file__).resolve().parent / "cases"
+SHARED = ROOT.parent / "shared"
+
+RunCli = Callable[..., tuple[int, str, str]]
+
+
+def run_cli(*argv: str, stdin: str | None = None) -> tuple[int, str, str]:
+    """Run `mimo-select argv...` in-process; returns (exit code, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    if stdin is not None:
+        import sys
+
+        saved = sys.stdin
+        sys.stdin = io.StringIO(stdin)
+        try:
+            code = run(list(argv), out, err)
+        finally:
+            sys.stdin = saved
+    else:
+        code = run(list(argv), out, err)
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture
+def cli() -> RunCli:
+    return run_cli
+
+
+@pytest.fixture
+def shared() -> Path:
+    """`../shared` beside the checkout; tests that need it skip cleanly without it."""
+    if not SHARED.is_dir():
+        pytest.skip("../shared is not present beside this checkout")
+    return SHARED
