@@ -1,8 +1,9 @@
 """mimo-select: which MiMo model should this request go to, and what limits would it break?"""
 
-from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from .catalog import Catalog, GuideEntry, Length, Model, load_catalog
+from .engine import Candidate, Decision, Explanation, Reason, Rejection, Selector, Violation
 from .errors import (
     CatalogError,
     DataError,
@@ -12,24 +13,44 @@ from .errors import (
     TraitsError,
     UnknownModelError,
 )
+from .rules import RuleSet, load_rules
+from .traits import Traits
 
-try:
-    __version__ = version("mimo-select")
-except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
-    __version__ = "0+unknown"
+
+def __getattr__(name: str) -> Any:
+    """`__version__`, read from the installed metadata only when asked (it costs 30 ms)."""
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("mimo-select")
+        except PackageNotFoundError:  # pragma: no cover - a bare checkout
+            return "0+unknown"
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
+    "Candidate",
     "Catalog",
     "CatalogError",
     "DataError",
+    "Decision",
+    "Explanation",
     "GuideEntry",
     "Length",
     "MimoSelectError",
     "Model",
+    "Reason",
+    "Rejection",
     "RequestError",
+    "RuleSet",
     "RulesError",
+    "Selector",
+    "Traits",
     "TraitsError",
     "UnknownModelError",
+    "Violation",
     "__version__",
     "load_catalog",
+    "load_rules",
 ]

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from functools import cache
-from typing import Any
-
-from jsonschema import Draft202012Validator, ValidationError
+from typing import TYPE_CHECKING, Any
 
 from ._resources import bundled_file
 from ._yaml import Document
 from .errors import Problem, did_you_mean
+
+if TYPE_CHECKING:  # jsonschema is imported only when a file is validated
+    from jsonschema import Draft202012Validator, ValidationError
 
 SCHEMAS = {"catalog": ("data", "catalog.schema.json"), "rules": ("rules", "rules.schema.json")}
 
@@ -27,6 +28,8 @@ def schema(name: str) -> dict[str, Any]:
 
 @cache
 def _validator(name: str) -> Draft202012Validator:
+    from jsonschema import Draft202012Validator
+
     return Draft202012Validator(schema(name), format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
@@ -58,9 +61,10 @@ def _explain(doc: Document, error: ValidationError) -> Iterator[Problem]:
         props = error.schema.get("properties", {}) if isinstance(error.schema, dict) else {}
         allowed = set(props)
         for key in sorted(set(instance) - allowed, key=str):
+            what = "operator" if str(key).startswith("$") else "field"
             yield doc.problem(
                 (*path, key),
-                f"unknown field {key!r}",
+                f"unknown {what} {key!r}",
                 did_you_mean(str(key), allowed) or f"allowed: {', '.join(sorted(allowed))}",
             )
         return
@@ -76,6 +80,13 @@ def _explain(doc: Document, error: ValidationError) -> Iterator[Problem]:
             f'quote it: "{instance}"' if quoted else did_you_mean(str(instance), choices),
         )
         return
+    if error.validator == "anyOf" and error.context:
+        # explain the branch whose type matched, e.g. an operator object with a typo
+        matched = [e for e in error.context if e.validator != "type"]
+        if matched:
+            for sub in matched:
+                yield from _explain(doc, sub)
+            return
     hint = None
     if (
         error.validator == "type"
@@ -96,3 +107,13 @@ def _choices(error: ValidationError) -> list[str] | None:
         if len(values) == len(error.context):
             return [str(v) for group in values for v in group]
     return None
+
+
+@cache
+def decision_schema() -> dict[str, Any]:
+    """The JSON Schema of `Decision.to_json()`, generated from its pydantic description."""
+    from ._contract import DecisionOut
+
+    out = DecisionOut.model_json_schema()
+    out["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    return out

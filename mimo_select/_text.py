@@ -47,15 +47,15 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], indent: int = 0
     return [line(headers), *(line(r) for r in rows)]
 
 
-def wrap(text: str, width: int, indent: str) -> list[str]:
-    """Greedy word wrap; keeps long words whole."""
+def wrap(text: str, width: int, indent: str, hang: str = "") -> list[str]:
+    """Greedy word wrap; keeps long words whole; continuation lines get `hang` more indent."""
     lines: list[str] = []
     current = indent
     for word in text.split():
         candidate = f"{current} {word}" if current.strip() else current + word
         if len(candidate) > width and current.strip():
             lines.append(current)
-            current = indent + word
+            current = indent + hang + word
         else:
             current = candidate
     if current.strip():

@@ -57,14 +57,108 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate", parents=[common], help="check the catalog and rules files")
     p.add_argument(
-        "--rules", metavar="PATH", action="append", default=[], help="a rules file (repeatable)"
-    )
+        "--rules", metavar="PATH", action="append", default=[],
+        help="a rules file layered over the defaults (repeatable)",
+    )  # fmt: skip
     p.set_defaults(run=_cmd_validate)
 
+    p = sub.add_parser(
+        "recommend", parents=[common, _trait_options()], help="rank the models for a request"
+    )
+    p.set_defaults(run=_cmd_recommend)
+
+    p = sub.add_parser(
+        "explain",
+        parents=[common, _trait_options()],
+        help="why a model was or was not chosen",
+    )
+    p.add_argument("model", metavar="MODEL", help="the model id to explain")
+    p.set_defaults(run=_cmd_explain)
+
     p = sub.add_parser("schema", parents=[common], help="print a JSON Schema")
-    p.add_argument("name", choices=["catalog"])
+    p.add_argument("name", choices=["catalog", "rules", "decision"])
     p.set_defaults(run=_cmd_schema)
     return parser
+
+
+# flag -> Traits field, for the recommend and explain commands
+TRAIT_FLAGS = {
+    "input": "input_modalities",
+    "output": "output_modality",
+    "needs": "features",
+    "voice": "voice",
+    "latency": "latency",
+    "scenario": "scenario",
+    "input_tokens": "input_tokens",
+    "max_output": "max_output_tokens",
+    "rpm": "expected_rpm",
+    "tpm": "expected_tpm",
+    "allow": "allow",
+    "deny": "deny",
+}
+
+
+def _trait_options() -> _Parser:
+    p = _Parser(add_help=False)
+    g = p.add_argument_group("request traits")
+    g.add_argument("--input", metavar="KINDS", help="input modalities, e.g. text,image")
+    g.add_argument("--output", metavar="KIND", help="output modality: text or speech")
+    g.add_argument("--needs", metavar="FEATURES", help="e.g. function_call,structured_output")
+    g.add_argument("--voice", metavar="HOW", help="preset, clone or design (implies speech)")
+    g.add_argument("--latency", metavar="LEVEL", help="low or normal")
+    g.add_argument("--scenario", metavar="ID", help="a quick-selection guide scenario")
+    g.add_argument("--input-tokens", metavar="N", type=_count, help="input length in tokens")
+    g.add_argument("--max-output", metavar="N", type=_count, help="output budget in tokens")
+    g.add_argument("--rpm", metavar="N", type=_count, help="planned requests per minute")
+    g.add_argument("--tpm", metavar="N", type=_count, help="planned tokens per minute")
+    g.add_argument("--allow", metavar="IDS", help="only these models (comma-separated)")
+    g.add_argument("--deny", metavar="IDS", help="never these models (comma-separated)")
+    o = p.add_argument_group("rules and output")
+    o.add_argument(
+        "--rules", metavar="PATH", action="append", default=[],
+        help="a rules file layered over the defaults (repeatable; later files win)",
+    )  # fmt: skip
+    o.add_argument("--json", action="store_true", help="print JSON")
+    return p
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text.replace(",", "").replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {text}")
+    return value
+
+
+def _traits(args: argparse.Namespace) -> Any:
+    from .errors import TraitsError
+    from .traits import Traits
+
+    values: dict[str, Any] = {}
+    for flag, name in TRAIT_FLAGS.items():
+        value = getattr(args, flag)
+        if value is None:
+            continue
+        if name in ("input_modalities", "features", "allow", "deny"):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        values[name] = value
+    try:
+        return Traits(**values)
+    except TraitsError as exc:
+        flag = next((f for f, n in TRAIT_FLAGS.items() if n == exc.where), str(exc.where))
+        raise UsageError(f"--{flag.replace('_', '-')}: {exc.message}") from None
+
+
+def _selector(args: argparse.Namespace) -> Any:
+    from .engine import Selector
+
+    catalog = getattr(args, "catalog", None)
+    rules = getattr(args, "rules", [])
+    if catalog is None and not rules:
+        return Selector.default()
+    return Selector.from_files(catalog, rules)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -160,13 +254,55 @@ def _cmd_models(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    catalog = _catalog(args)
-    out.write(f"{catalog.file}: ok ({len(catalog)} models, {len(catalog.guide)} guide rows)\n")
+    from .errors import DataError, Problem
+    from .rules import compile_rules, load_rules
+
+    problems: list[Problem] = []
+    catalog = None
+    try:
+        catalog = _catalog(args)
+        out.write(f"{catalog.file}: ok ({len(catalog)} models, {len(catalog.guide)} guide rows)\n")
+    except DataError as exc:
+        problems.extend(exc.problems)
+    try:
+        ruleset = load_rules(args.rules)
+        if catalog is not None:
+            compiled = compile_rules(ruleset, catalog)
+            n = len(compiled.constraints) + len(compiled.preferences)
+            out.write(f"{', '.join(ruleset.files)}: ok ({n} rules in force)\n")
+    except DataError as exc:
+        problems.extend(exc.problems)
+    if problems:
+        err.writelines(f"{p}\n" for p in sorted(problems, key=lambda p: p.sort_key()))
+        err.write(f"{len(problems)} problem{'s' if len(problems) != 1 else ''} found\n")
+        return EXIT_ERROR
     return EXIT_OK
 
 
 def _cmd_schema(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from ._schemas import schema
+    from ._schemas import decision_schema, schema
 
-    _print_json(schema(args.name), out)
+    _print_json(decision_schema() if args.name == "decision" else schema(args.name), out)
     return EXIT_OK
+
+
+def _cmd_recommend(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from ._render import render_decision
+
+    decision = _selector(args).select(_traits(args))
+    if args.json:
+        _print_json(decision.to_json(), out)
+    else:
+        out.write(render_decision(decision, _text.Style(_text.use_colour(out))))
+    return EXIT_OK if decision.model else EXIT_VIOLATION
+
+
+def _cmd_explain(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from ._render import render_explanation
+
+    explanation = _selector(args).explain(args.model, _traits(args))
+    if args.json:
+        _print_json(explanation.to_json(), out)
+    else:
+        out.write(render_explanation(explanation, _text.Style(_text.use_colour(out))))
+    return EXIT_OK if explanation.eligible else EXIT_VIOLATION

@@ -58,11 +58,17 @@ def test_catalog_option_works_before_and_after_the_command(cli: RunCli) -> None:
 
 
 def test_validate_ok_and_every_error_with_exit_2(cli: RunCli) -> None:
-    assert cli("validate") == (0, "data/models.yaml: ok (9 models, 6 guide rows)\n", "")
+    assert cli("validate") == (
+        0,
+        "data/models.yaml: ok (9 models, 6 guide rows)\n"
+        "rules/default.yaml: ok (19 rules in force)\n",
+        "",
+    )
     bad = str(CASES / "catalog" / "several_cross_errors.yaml")
     code, out, err = cli("validate", "--catalog", bad)
     assert (code, out) == (2, "")
     assert err.count("several_cross_errors.yaml:") == 2
+    assert err.endswith("2 problems found\n")
     assert "did you mean 'mimo-v2-flash'?" in err
 
 
@@ -90,3 +96,86 @@ def test_version(cli: RunCli) -> None:
     code, out, _ = cli("--version")
     assert code == 0
     assert out.startswith("mimo-select ")
+
+
+def test_recommend_prints_choice_reasons_and_rejections(cli: RunCli) -> None:
+    code, out, err = cli(
+        "recommend", "--input", "text,image", "--scenario", "multimodal_understanding"
+    )
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[0] == "Recommended: mimo-v2.5  (score 105)"
+    assert "guide row 'multimodal_understanding'" in lines[1]
+    assert "  2. mimo-v2-omni  (score 50)" in lines
+    assert "      - input_modalities: needs image, text input; accepts text" in out
+    assert max(len(line) for line in lines) <= 80
+
+
+def test_recommend_json_and_exit_1_when_nothing_fits(cli: RunCli) -> None:
+    code, out, _ = cli("recommend", "--input-tokens", "3,000,000", "--json")
+    assert code == 1
+    doc = json.loads(out)
+    assert doc["model"] is None
+    assert doc["suggestions"][0]["changes"] == ["split the input into at least 3 parts"]
+    code, out, _ = cli("recommend", "--input-tokens", "3000000")
+    assert code == 1
+    assert out.startswith("No eligible model.")
+    assert "mimo-v2.5-pro: split the input into at least 3 parts" in out
+
+
+def test_recommend_usage_errors_name_the_flag(cli: RunCli) -> None:
+    assert cli("recommend", "--input", "imag") == (
+        2,
+        "",
+        "--input: unknown value 'imag' (did you mean 'image'?);"
+        " allowed: audio, image, text, video\n",
+    )
+    code, _, err = cli("recommend", "--max-output", "lots")
+    assert code == 2
+    assert "expected a whole number, got 'lots'" in err
+    code, _, err = cli("recommend", "--deny", "mimo-v2-flsh")
+    assert (code, err) == (
+        2,
+        "error: deny: unknown model 'mimo-v2-flsh' (did you mean 'mimo-v2-flash'?)\n",
+    )
+
+
+def test_recommend_with_a_user_rules_file(cli: RunCli) -> None:
+    code, out, _ = cli(
+        "recommend", "--scenario", "complex_reasoning", "--json",
+        "--rules", str(CASES / "rules" / "team_policy.yaml"),
+    )  # fmt: skip
+    assert code == 0
+    assert json.loads(out)["model"] == "mimo-v2-flash"
+    code, _, err = cli("recommend", "--rules", str(CASES / "rules" / "unknown_operator.yaml"))
+    assert code == 2
+    assert "unknown_operator.yaml:6:13: $.rules[0].check.$lte_: rule 'r': unknown operator" in err
+
+
+def test_explain_a_rejected_model(cli: RunCli) -> None:
+    code, out, _ = cli("explain", "mimo-v2-flash", "--input-tokens", "300000")
+    assert code == 1
+    assert out.splitlines()[:3] == [
+        "mimo-v2-flash: not eligible",
+        "  the winner is mimo-v2.5-pro (score 45)",
+        "      - context_window: needs 300,000 input tokens; context window is 262,144",
+    ]
+    assert "  constraint  context-window      violated" in out
+    code, out, _ = cli("explain", "mimo-v2-pro", "--json")
+    assert code == 0
+    assert json.loads(out)["rank"] == 4
+    assert cli("explain", "gpt-4o")[0] == 2
+
+
+def test_schema_rules_and_decision(cli: RunCli) -> None:
+    for name in ("rules", "decision"):
+        code, out, _ = cli("schema", name)
+        assert code == 0
+        assert json.loads(out)["$schema"].endswith("2020-12/schema")
+
+
+def test_validate_reports_rule_errors_with_the_catalog_ok(cli: RunCli) -> None:
+    code, out, err = cli("validate", "--rules", str(CASES / "rules" / "patch_unknown_rule.yaml"))
+    assert code == 2
+    assert out == "data/models.yaml: ok (9 models, 6 guide rows)\n"
+    assert "rule 'guid' is not defined by an earlier file (did you mean 'guide'?)" in err

@@ -1,0 +1,136 @@
+"""Time `Selector.select` against a naive hand-written filter-and-sort, in the same run.
+
+The baseline reads the same catalog and applies the same hard limits and preference weights
+with plain `if` statements, so the ratio is the price of rules as data. Run:
+
+    .venv/bin/python benchmarks/bench_select.py
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+from mimo_select import Selector, Traits, load_catalog
+
+MIX = [
+    Traits(),
+    Traits(input_tokens=2_000, max_output_tokens=1_000, features=["function_call", "streaming"]),
+    Traits(scenario="multimodal_understanding", input_modalities=["text", "image"]),
+    Traits(input_tokens=300_000, max_output_tokens=100_000),
+    Traits(voice="clone"),
+    Traits(voice="preset", input_tokens=500),
+    Traits(latency="low", features=["structured_output"], expected_rpm=60),
+    Traits(input_tokens=3_000_000),
+    Traits(deny=["mimo-v2-flash"], allow=["mimo-v2-flash", "mimo-v2.5-pro", "mimo-v2-pro"]),
+    Traits(scenario="complex_reasoning", features=["deep_thinking", "web_search"]),
+]
+
+
+def naive_selector() -> Callable[[Traits], list[str]]:
+    """The filter-and-sort a developer would write by hand for this catalog."""
+    catalog = load_catalog()
+    models = [
+        (
+            m.id, m.series, frozenset(m.capabilities), frozenset(m.input_modalities),
+            frozenset(m.output_modalities), m.context_window.tokens, m.max_output.tokens,
+            m.rpm, m.tpm, m.generation,
+        )
+        for m in catalog
+    ]  # fmt: skip
+    newest = {}
+    for m in catalog:
+        newest[m.series] = max(newest.get(m.series, 0.0), float(m.generation))
+    guide = {g.scenario: list(g.models) for g in catalog.guide}
+
+    def select(t: Traits) -> list[str]:
+        ranked = []
+        for i, (mid, series, caps, ins, outs, window, max_out, rpm, tpm, gen) in enumerate(models):
+            if not t.input_modalities <= ins or t.output_modality not in outs:
+                continue
+            if not t.features <= caps:
+                continue
+            if t.voice == "clone" and "voice_clone" not in caps:
+                continue
+            if t.voice == "design" and "voice_design" not in caps:
+                continue
+            if t.voice == "preset" and ("voice_clone" in caps or "voice_design" in caps):
+                continue
+            if t.input_tokens is not None and t.input_tokens > window:
+                continue
+            if t.max_output_tokens is not None and t.max_output_tokens > max_out:
+                continue
+            if (
+                t.input_tokens is not None
+                and t.max_output_tokens is not None
+                and t.input_tokens + t.max_output_tokens > window
+            ):
+                continue
+            if t.expected_rpm is not None and t.expected_rpm > rpm:
+                continue
+            if t.expected_tpm is not None and t.expected_tpm > tpm:
+                continue
+            if t.allow is not None and mid not in t.allow:
+                continue
+            if mid in t.deny:
+                continue
+            score = 0.0
+            if t.scenario and mid in guide[t.scenario]:
+                rows = guide[t.scenario]
+                score += 100 * (len(rows) - rows.index(mid)) / len(rows)
+            if t.latency == "low" and series == "flash":
+                score += 50
+            if t.input_tokens and t.input_tokens > 131_072 and mid in guide["complex_reasoning"]:
+                score += 40
+            if float(gen) == newest[series]:
+                score += 5
+            if t.output_modality == "text" and series == "flash":
+                score += 10
+            if t.output_modality == "speech" and not caps & {"voice_clone", "voice_design"}:
+                score += 10
+            ranked.append((-score, i, mid))
+        ranked.sort()
+        return [mid for _, _, mid in ranked]
+
+    return select
+
+
+def per_call(
+    fn: Callable[[Any], Any], items: list[Any], rounds: int = 7, loops: int = 2000
+) -> list[float]:
+    """Median-ready samples: seconds per call over the whole mix, one sample per round."""
+    samples = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for _ in range(loops):
+            for item in items:
+                fn(item)
+        samples.append((time.perf_counter() - start) / (loops * len(items)))
+    return samples
+
+
+def main() -> None:
+    selector = Selector.default()
+    naive = naive_selector()
+    for t in MIX:  # same answers, or the comparison means nothing
+        assert [c.model for c in selector.select(t).ranked] == naive(t), t
+    fast = per_call(selector.select, MIX)
+    base = per_call(naive, MIX)
+    singles = sorted(
+        statistics.median(per_call(selector.select, [t], rounds=5, loops=2000)) for t in MIX
+    )
+    s_med, b_med = statistics.median(fast), statistics.median(base)
+    print(f"trait sets in the mix:           {len(MIX)}")
+    print(f"naive filter-and-sort, median:   {b_med * 1e6:7.2f} us per decision")
+    print(f"Selector.select, median:         {s_med * 1e6:7.2f} us per decision")
+    print(f"ratio select / naive:            {s_med / b_med:7.2f}x  (target <= 3x)")
+    print(
+        f"median decision over trait sets: {statistics.median(singles) * 1e6:7.2f} us "
+        f"(range {singles[0] * 1e6:.2f}-{singles[-1] * 1e6:.2f}; target < 20 us)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+"""The decision's JSON contract, described with pydantic for its schema and for tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ReasonOut(_Strict):
+    rule: str = Field(description="The preference rule id.")
+    message: str
+
+
+class CandidateOut(_Strict):
+    model: str
+    score: float = Field(description="Sum of the preference points; higher ranks first.")
+    reasons: list[ReasonOut]
+
+
+class ViolationOut(_Strict):
+    rule: str = Field(description="The constraint rule id.")
+    limit: str = Field(description="The limit broken, e.g. context_window.")
+    required: Any = Field(description="What the request needs.")
+    allowed: Any = Field(description="What the model allows.")
+    message: str
+    certain: bool = Field(
+        description="False when an inexact token count may or may not break the limit."
+    )
+
+
+class RejectionOut(_Strict):
+    model: str
+    violations: list[ViolationOut]
+
+
+class SuggestionOut(_Strict):
+    model: str
+    changes: list[str] = Field(description="Changes to the request that make this model fit.")
+
+
+class DecisionOut(_Strict):
+    """mimo-select's answer for one request."""
+
+    model_config = ConfigDict(title="Decision")
+    model: str | None = Field(description="The chosen model id; null when nothing fits.")
+    fallbacks: list[str] = Field(description="The next models to try, in order.")
+    ranked: list[CandidateOut] = Field(description="Every eligible model, best first.")
+    rejected: list[RejectionOut] = Field(description="Every ineligible model, in catalog order.")
+    traits: dict[str, Any] = Field(description="The request traits the decision is for.")
+    suggestions: list[SuggestionOut] | None = Field(
+        default=None, description="Present when nothing fits: what would make a model fit."
+    )

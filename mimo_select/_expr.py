@@ -1,0 +1,391 @@
+"""The rule expression language, compiled once into closures over traits.
+
+An expression is a literal, a reference (`$traits.F`, `$model.F`, `$scenario.F`,
+`$guide.SCENARIO.F`, `$settings.NAME`) or an operator object with one key (`$lte`, `$in`, ...).
+Everything that depends only on the catalog is folded at compile time into one value per
+model, so a request evaluates only the parts that depend on its traits. Values are
+three-valued: an expression over a trait the request did not give is None ("does not apply").
+
+Node kinds: CONST (one value), MODELS (a tuple, one value per model), TRAIT (a function of the
+traits returning one value) and PER_MODEL (a function of the traits returning a tuple, or None
+when nothing applies).
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from itertools import repeat
+from typing import Any
+
+CONST, MODELS, TRAIT, PER_MODEL = "const", "models", "trait", "per_model"
+
+Fn = Callable[[Any], Any]
+
+
+class ExprError(Exception):
+    """A compile error at `path` inside the expression (relative to the rule field)."""
+
+    def __init__(self, path: tuple[str | int, ...], message: str, hint: str | None = None):
+        super().__init__(message)
+        self.path = path
+        self.message = message
+        self.hint = hint
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """What a reference names: its type (number, text, set, list, bool) and value domain."""
+
+    type: str
+    domain: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    kind: str
+    value: Any  # the constant, the per-model tuple, or the function of the traits
+    type: str
+    domain: str | None = None
+    literal: bool = False
+    op: str | None = None  # the operator that built it, and its operands: for `_masks`
+    args: tuple[Node, ...] = ()
+
+    @property
+    def varies(self) -> bool:
+        return self.kind in (TRAIT, PER_MODEL)
+
+    @property
+    def per_model(self) -> bool:
+        return self.kind in (MODELS, PER_MODEL)
+
+    def getter(self) -> Fn:
+        """A function of the traits giving this node's value (a tuple where per model)."""
+        if self.varies:
+            fn: Fn = self.value
+            return fn
+        value = self.value
+        return lambda _t: value
+
+    def evaluate(self, traits: Any) -> Any:
+        return self.value(traits) if self.varies else self.value
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What references resolve to when compiling against one catalog."""
+
+    n_models: int
+    models: Mapping[str, tuple[Field, tuple[Any, ...]]]  # field -> per-model values
+    traits: Mapping[str, Field]
+    scenario: Mapping[str, tuple[Field, Fn]]  # field -> function of the traits
+    guide: Mapping[str, Mapping[str, tuple[Field, Any]]]  # scenario -> field -> value
+    settings: Mapping[str, float]
+    domains: Mapping[str, frozenset[str]]
+
+
+_COMPARE = {
+    "$eq": operator.eq,
+    "$ne": operator.ne,
+    "$lt": operator.lt,
+    "$lte": operator.le,
+    "$gt": operator.gt,
+    "$gte": operator.ge,
+}
+
+
+def _contains(x: Any, coll: Any) -> bool:
+    return x in coll
+
+
+def _not_contains(x: Any, coll: Any) -> bool:
+    return x not in coll
+
+
+def _order(x: Any, ranked: Any) -> float:
+    """1 for the first of n, (n - i) / n for the i-th, 0 when absent."""
+    ranked = list(ranked)
+    if x not in ranked:
+        return 0.0
+    return float(len(ranked) - ranked.index(x)) / len(ranked)
+
+
+_MEMBERSHIP = {"$in": _contains, "$nin": _not_contains}
+_SETS: dict[str, Callable[..., Any]] = {
+    "$subset": operator.le,
+    "$disjoint": frozenset.isdisjoint,
+}  # on frozensets
+OPERATORS = (
+    *_COMPARE, *_MEMBERSHIP, *_SETS, "$order", "$and", "$or", "$not", "$add", "$exists",
+)  # fmt: skip
+
+
+def compile_expr(expr: Any, scope: Scope, path: tuple[str | int, ...] = ()) -> Node:
+    """Compile one expression; raises `ExprError` naming the offending sub-path."""
+    if isinstance(expr, str) and expr.startswith("$"):
+        return _reference(expr, scope, path)
+    if isinstance(expr, bool):
+        return Node(CONST, expr, "bool", literal=True)
+    if isinstance(expr, (int, float)):
+        return Node(CONST, expr, "number", literal=True)
+    if isinstance(expr, str):
+        return Node(CONST, expr, "text", literal=True)
+    if expr is None:
+        return Node(CONST, None, "any", literal=True)
+    if isinstance(expr, list):
+        items = []
+        for i, item in enumerate(expr):
+            if not isinstance(item, (str, int, float)) or (
+                isinstance(item, str) and item.startswith("$")
+            ):
+                raise ExprError((*path, i), "list items must be plain literals")
+            items.append(item)
+        return Node(CONST, tuple(items), "list", literal=True)
+    if isinstance(expr, dict) and len(expr) == 1:
+        ((op, args),) = expr.items()
+        return _operator(op, args, scope, (*path, op))
+    raise ExprError(path, f"not an expression: {expr!r}")
+
+
+def _reference(ref: str, scope: Scope, path: tuple[str | int, ...]) -> Node:
+    from .errors import did_you_mean
+
+    parts = ref[1:].split(".")
+    head, rest = parts[0], parts[1:]
+    namespaces = ("traits", "model", "scenario", "guide", "settings")
+
+    def unknown(what: str, name: str, known: Sequence[str]) -> ExprError:
+        hint = did_you_mean(name, known) or f"known: {', '.join(known)}"
+        return ExprError(path, f"unknown {what} {name!r} in {ref!r}", hint)
+
+    if head == "model" and len(rest) == 1:
+        if rest[0] not in scope.models:
+            raise unknown("model field", rest[0], list(scope.models))
+        field, values = scope.models[rest[0]]
+        return Node(MODELS, values, field.type, field.domain)
+    if head == "traits" and len(rest) == 1:
+        if rest[0] not in scope.traits:
+            raise unknown("trait", rest[0], list(scope.traits))
+        field = scope.traits[rest[0]]
+        return Node(TRAIT, operator.attrgetter(rest[0]), field.type, field.domain)
+    if head == "scenario" and len(rest) == 1:
+        if rest[0] not in scope.scenario:
+            raise unknown("scenario field", rest[0], list(scope.scenario))
+        field, fn = scope.scenario[rest[0]]
+        return Node(TRAIT, fn, field.type, field.domain)
+    if head == "guide" and len(rest) == 2:
+        if rest[0] not in scope.guide:
+            raise unknown("guide scenario", rest[0], list(scope.guide))
+        row = scope.guide[rest[0]]
+        if rest[1] not in row:
+            raise unknown("guide field", rest[1], list(row))
+        field, value = row[rest[1]]
+        return Node(CONST, value, field.type, field.domain)
+    if head == "settings" and len(rest) == 1:
+        if rest[0] not in scope.settings:
+            raise unknown("setting", rest[0], list(scope.settings))
+        return Node(CONST, scope.settings[rest[0]], "number")
+    if head not in namespaces:
+        raise unknown("reference", f"${head}", [f"${n}" for n in namespaces])
+    shape = {"guide": "$guide.SCENARIO.FIELD"}.get(head, f"${head}.NAME")
+    raise ExprError(path, f"malformed reference {ref!r}", f"write {shape}")
+
+
+def _operator(op: str, args: Any, scope: Scope, path: tuple[str | int, ...]) -> Node:
+    node, operands = _build(op, args, scope, path)
+    if node.varies:
+        node = replace(node, op=op, args=tuple(operands))
+    return node
+
+
+def _build(
+    op: str, args: Any, scope: Scope, path: tuple[str | int, ...]
+) -> tuple[Node, list[Node]]:
+    from .errors import did_you_mean
+
+    if op not in OPERATORS:
+        raise ExprError(path, f"unknown operator {op!r}", did_you_mean(op, OPERATORS))
+    if op == "$not":
+        inner = compile_expr(args, scope, path)
+        _expect(inner, "bool", path)
+        return _lift(_kleene_not, [inner], "bool", scope.n_models, strict=False), [inner]
+    if op == "$exists":
+        if not (isinstance(args, str) and args.startswith("$")):
+            raise ExprError(path, "$exists takes a reference")
+        ref = _reference(args, scope, path)
+        return _lift(lambda v: v is not None, [ref], "bool", scope.n_models, strict=False), [ref]
+    if not isinstance(args, list):
+        raise ExprError(path, f"{op} takes a list of operands")
+    nodes = [compile_expr(a, scope, (*path, i)) for i, a in enumerate(args)]
+    if op in ("$and", "$or"):
+        for i, node in enumerate(nodes):
+            _expect(node, "bool", (*path, i))
+        fn = _kleene_and if op == "$and" else _kleene_or
+        return _lift(fn, nodes, "bool", scope.n_models, strict=False), nodes
+    if op == "$add":
+        for i, node in enumerate(nodes):
+            _expect(node, "number", (*path, i))
+        return _lift(lambda *xs: sum(xs), nodes, "number", scope.n_models), nodes
+    if len(nodes) != 2:
+        raise ExprError(path, f"{op} takes exactly two operands")
+    left, right = nodes
+    if op in _COMPARE:
+        if op not in ("$eq", "$ne"):
+            _expect(left, "number", (*path, 0))
+            _expect(right, "number", (*path, 1))
+        _check_literal(left, right, scope, path)
+        return _lift(_COMPARE[op], nodes, "bool", scope.n_models), nodes
+    if op in _MEMBERSHIP or op == "$order":
+        _expect(right, ("set", "list"), (*path, 1))
+        _check_literal(left, right, scope, path)
+        if op == "$order":
+            return _lift(_order, nodes, "number", scope.n_models), nodes
+        return _lift(_MEMBERSHIP[op], nodes, "bool", scope.n_models), nodes
+    # $subset, $disjoint: set operands throughout (lists hold no duplicates that matter)
+    _expect(left, ("set", "list"), (*path, 0))
+    _expect(right, ("set", "list"), (*path, 1))
+    _check_literal(left, right, scope, path)
+    sets = [_as_set(left), _as_set(right)]
+    return _lift(_SETS[op], sets, "bool", scope.n_models), sets
+
+
+def _as_set(node: Node) -> Node:
+    if node.type != "list":
+        return node
+    if node.kind == CONST:
+        return replace(node, value=frozenset(node.value), type="set")
+    if node.kind == MODELS:
+        return replace(node, value=tuple(frozenset(v) for v in node.value), type="set")
+    get = node.getter()
+    return replace(
+        node, value=lambda t: None if (v := get(t)) is None else frozenset(v), type="set"
+    )
+
+
+def _expect(node: Node, types: str | tuple[str, ...], path: tuple[str | int, ...]) -> None:
+    wanted = (types,) if isinstance(types, str) else types
+    if node.type != "any" and node.type not in wanted:
+        raise ExprError(path, f"expected {' or '.join(wanted)}, got {node.type}")
+
+
+def _check_literal(a: Node, b: Node, scope: Scope, path: tuple[str | int, ...]) -> None:
+    """A literal compared with a reference must be a value that reference can take."""
+    from .errors import did_you_mean
+
+    for i, (lit, ref) in enumerate(((a, b), (b, a))):
+        if not lit.literal or ref.domain is None or lit.value is None:
+            continue
+        allowed = scope.domains[ref.domain]
+        values = lit.value if isinstance(lit.value, tuple) else (lit.value,)
+        for j, value in enumerate(values):
+            if str(value) not in allowed:
+                where = (*path, i) if not isinstance(lit.value, tuple) else (*path, i, j)
+                raise ExprError(
+                    where,
+                    f"unknown {ref.domain.replace('_', ' ')} {value!r}",
+                    did_you_mean(str(value), allowed) or f"known: {', '.join(sorted(allowed))}",
+                )
+
+
+def _kleene_not(v: Any) -> Any:
+    return None if v is None else not v
+
+
+def _kleene_and(*vs: Any) -> Any:
+    if any(v is False for v in vs):
+        return False
+    return None if any(v is None for v in vs) else True
+
+
+def _kleene_or(*vs: Any) -> Any:
+    if any(v is True for v in vs):
+        return True
+    return None if any(v is None for v in vs) else False
+
+
+def _lift(
+    fn: Callable[..., Any], nodes: list[Node], type_: str, n: int, strict: bool = True
+) -> Node:
+    """Apply `fn` per model; fold what is constant; `strict`: a None operand gives None."""
+    elem = _strict(fn) if strict else fn
+    per_model = any(nd.per_model for nd in nodes)
+    if not any(nd.varies for nd in nodes):  # constant folding
+        if not per_model:
+            return Node(CONST, elem(*(nd.value for nd in nodes)), type_)
+        cols = [nd.value if nd.per_model else repeat(nd.value, n) for nd in nodes]
+        return Node(MODELS, tuple(elem(*row) for row in zip(*cols, strict=True)), type_)
+    getters = [nd.getter() for nd in nodes]
+    if not per_model:
+        if strict and [nd.kind for nd in nodes] == [TRAIT, CONST] and nodes[1].value is not None:
+            g, c = getters[0], nodes[1].value
+            return Node(TRAIT, lambda t: None if (x := g(t)) is None else fn(x, c), type_)
+        if len(getters) == 2:
+            g0, g1 = getters
+            return Node(TRAIT, lambda t: elem(g0(t), g1(t)), type_)
+        return Node(TRAIT, lambda t: elem(*(g(t) for g in getters)), type_)
+    kinds = [node.kind for node in nodes]
+    # The common cases, a trait against a catalog fact with no gaps: one comprehension.
+    if strict and kinds == [TRAIT, MODELS] and None not in nodes[1].value:
+        g, column = getters[0], nodes[1].value
+
+        def trait_vs_models(t: Any) -> Any:
+            x = g(t)
+            return None if x is None else [fn(x, y) for y in column]
+
+        return Node(PER_MODEL, trait_vs_models, type_)
+    if strict and kinds == [MODELS, TRAIT] and None not in nodes[0].value:
+        column, g = nodes[0].value, getters[1]
+
+        def models_vs_trait(t: Any) -> Any:
+            x = g(t)
+            return None if x is None else [fn(y, x) for y in column]
+
+        return Node(PER_MODEL, models_vs_trait, type_)
+    if fn is _kleene_and and TRAIT in kinds:  # a false trait test decides for every model
+        traits_only = [g for g, k in zip(getters, kinds, strict=True) if k == TRAIT]
+        rest = _lift(fn, [nd for nd in nodes if nd.kind != TRAIT], type_, n, strict)
+        rest_get = rest.getter()
+
+        def and_traits_first(t: Any) -> Any:
+            seen_none = False
+            for g in traits_only:
+                v = g(t)
+                if v is False:
+                    return False
+                seen_none = seen_none or v is None
+            other = rest_get(t)
+            if not seen_none:
+                return other
+            if isinstance(other, list | tuple):
+                return [False if v is False else None for v in other]
+            return False if other is False else None
+
+        return Node(PER_MODEL, and_traits_first, type_)
+    flags = [nd.per_model for nd in nodes]
+
+    def general(t: Any) -> Any:
+        values = [g(t) for g in getters]
+        if strict and any(v is None for v in values):
+            return None
+        cols = []
+        for v, per in zip(values, flags, strict=True):
+            if per and v is not None:
+                cols.append(v)
+            elif per and strict:  # a per-model operand where nothing applies
+                return None
+            else:
+                cols.append(repeat(v, n))
+        return [elem(*row) for row in zip(*cols, strict=True)]
+
+    return Node(PER_MODEL, general, type_)
+
+
+def _strict(fn: Callable[..., Any]) -> Callable[..., Any]:
+    def wrapped(*xs: Any) -> Any:
+        for x in xs:
+            if x is None:
+                return None
+        return fn(*xs)
+
+    return wrapped

@@ -1,0 +1,493 @@
+"""The selector: traits in, a ranked decision out, with reasons and violated limits.
+
+A `Selector` is built once (catalog loaded, rules layered and compiled) and is immutable, so
+one instance serves every thread. `select` evaluates only what depends on the traits; the
+texts of reasons and violations are built when first read, not on the routing path.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache, cached_property
+from pathlib import Path
+from typing import Any
+
+from ._expr import CONST, Node
+from ._masks import bits_table, compile_mask
+from .catalog import Catalog, load_catalog
+from .errors import TraitsError, UnknownModelError
+from .rules import CompiledRules, Constraint, Preference, compile_rules, load_rules
+from .traits import Traits
+
+__all__ = ["Candidate", "Decision", "Explanation", "Reason", "Rejection", "Selector", "Violation"]
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """Why a model scores what it does: the rule and its message."""
+
+    rule: str
+    message: str
+    points: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """A hard limit a model would break, with the numbers on both sides."""
+
+    rule: str
+    limit: str
+    required: Any
+    allowed: Any
+    message: str
+    fix: str | None = None
+    certain: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "limit": self.limit,
+            "required": _jsonable(self.required),
+            "allowed": _jsonable(self.allowed),
+            "message": self.message,
+            "certain": self.certain,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    model: str
+    score: float
+    reasons: tuple[Reason, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    model: str
+    violations: tuple[Violation, ...]
+
+
+class Decision:
+    """The answer for one set of traits: the choice, the fallbacks, and the full story.
+
+    `model` and `fallbacks` are computed by `select`; `ranked`, `rejected` and `suggestions`
+    are built on first access from what `select` recorded.
+    """
+
+    def __init__(
+        self,
+        selector: Selector,
+        traits: Traits,
+        order: list[int],
+        scores: list[float],
+        hits: list[tuple[Constraint, int]],
+    ) -> None:
+        ids = selector.catalog.ids
+        self._selector = selector
+        self.traits = traits
+        self.model: str | None = ids[order[0]] if order else None
+        self.fallbacks: tuple[str, ...] = tuple(ids[i] for i in order[1:])
+        self._order = order
+        self._scores = scores
+        self._hits = hits
+
+    def __repr__(self) -> str:
+        return f"<Decision model={self.model!r} fallbacks={list(self.fallbacks)}>"
+
+    @property
+    def ok(self) -> bool:
+        return self.model is not None
+
+    @cached_property
+    def ranked(self) -> tuple[Candidate, ...]:
+        """Every eligible model, best first; after the first, the fallback order."""
+        sel = self._selector
+        return tuple(
+            Candidate(sel.catalog.ids[i], round(self._scores[i], 6), sel._reasons(self.traits, i))
+            for i in self._order
+        )
+
+    @cached_property
+    def rejected(self) -> tuple[Rejection, ...]:
+        """Every ineligible model, in catalog order, with the limits it violates."""
+        per_model: dict[int, list[Violation]] = {}
+        bits = self._selector._bits
+        for rule, mask in self._hits:
+            for i in bits[mask]:
+                per_model.setdefault(i, []).append(self._selector._violation(rule, self.traits, i))
+        ids = self._selector.catalog.ids
+        return tuple(Rejection(ids[i], tuple(per_model[i])) for i in sorted(per_model))
+
+    @cached_property
+    def suggestions(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """When nothing is eligible: per model, the changes that would make it eligible.
+
+        Models needing the fewest changes come first.
+        """
+        if self.model is not None:
+            return ()
+        options = [
+            (r.model, tuple(dict.fromkeys(v.fix for v in r.violations if v.fix)))
+            for r in self.rejected
+        ]
+        complete = [o for o in options if all(v.fix for v in self._rejection(o[0]).violations)]
+        return tuple(sorted(complete, key=lambda o: len(o[1])))
+
+    def _rejection(self, model: str) -> Rejection:
+        return next(r for r in self.rejected if r.model == model)
+
+    def to_json(self) -> dict[str, Any]:
+        """The stable JSON contract (`mimo-select schema decision`)."""
+        out: dict[str, Any] = {
+            "model": self.model,
+            "fallbacks": list(self.fallbacks),
+            "ranked": [
+                {
+                    "model": c.model,
+                    "score": c.score,
+                    "reasons": [{"rule": r.rule, "message": r.message} for r in c.reasons],
+                }
+                for c in self.ranked
+            ],
+            "rejected": [
+                {"model": r.model, "violations": [v.to_json() for v in r.violations]}
+                for r in self.rejected
+            ],
+            "traits": self.traits.to_json(),
+        }
+        if self.model is None:
+            out["suggestions"] = [
+                {"model": model, "changes": list(changes)} for model, changes in self.suggestions
+            ]
+        return out
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Why one model ranks where it does, or is rejected, next to the winner."""
+
+    model: str
+    decision: Decision
+    eligible: bool
+    rank: int | None  # 1-based among eligible models
+    score: float | None
+    reasons: tuple[Reason, ...]
+    violations: tuple[Violation, ...]
+    considered: tuple[tuple[str, str, bool], ...]  # (rule id, kind, applies) for every rule
+
+    @property
+    def winner(self) -> str | None:
+        return self.decision.model
+
+    @property
+    def winner_score(self) -> float | None:
+        ranked = self.decision.ranked
+        return ranked[0].score if ranked else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "eligible": self.eligible,
+            "rank": self.rank,
+            "score": self.score,
+            "winner": self.winner,
+            "winner_score": self.winner_score,
+            "reasons": [{"rule": r.rule, "message": r.message} for r in self.reasons],
+            "violations": [v.to_json() for v in self.violations],
+            "rules": [
+                {"rule": rid, "type": kind, "applies": applies}
+                for rid, kind, applies in self.considered
+            ],
+            "traits": self.decision.traits.to_json(),
+        }
+
+
+class Selector:
+    """A catalog and compiled rules. Immutable after construction; safe to share."""
+
+    def __init__(self, catalog: Catalog, rules: CompiledRules) -> None:
+        self.catalog = catalog
+        self.rules = rules
+        self._n = len(catalog.models)
+        self._ids = frozenset(catalog.ids)
+        self._scenarios = frozenset(g.scenario for g in catalog.guide)
+        self._constraints = rules.constraints
+        self._full = (1 << self._n) - 1
+        self._bits = bits_table(self._n)
+        self._checks = tuple(
+            (
+                rule,
+                compile_mask(rule.when, self._n)[0] if rule.when else None,
+                compile_mask(rule.check, self._n)[0],
+            )
+            for rule in rules.constraints
+        )
+        base = [0.0] * self._n
+        scorers = []
+        for pref in rules.preferences:
+            when, fixed = compile_mask(pref.when, self._n)
+            score = pref.score or Node(CONST, 1.0, "number")
+            if fixed is not None and not score.varies:  # fixed by the catalog: summed once
+                for i, points in _points(pref.weight, fixed[0], score.value, self._bits):
+                    base[i] += points
+                continue
+            scorers.append((pref.weight, when, score.getter()))
+        self._base_scores = tuple(base)
+        self._scorers = tuple(scorers)
+
+    @classmethod
+    def default(cls) -> Selector:
+        """The bundled catalog and rules, built once per process."""
+        return _default_selector()
+
+    @classmethod
+    def from_files(
+        cls,
+        catalog: str | Path | None = None,
+        rules: Iterable[str | Path] = (),
+        *,
+        default_rules: bool = True,
+    ) -> Selector:
+        """A selector over `catalog` (the bundled one by default) with `rules` layered on the
+        bundled defaults (or alone, with `default_rules=False`)."""
+        return cls(
+            load_catalog(catalog),
+            compile_rules(load_rules(rules, defaults=default_rules), load_catalog(catalog)),
+        )
+
+    # --- the three levels of answer ------------------------------------------------------
+
+    def select(self, traits: Traits) -> Decision:
+        """Rank every eligible model for `traits`; never raises for "nothing fits"."""
+        self._check(traits)
+        full = self._full
+        rejected = 0
+        hits: list[tuple[Constraint, int]] = []
+        for rule, guard, check in self._checks:
+            applies = guard(traits)[0] if guard is not None else full
+            if applies:
+                bad = check(traits)[1] & applies
+                if bad:
+                    hits.append((rule, bad))
+                    rejected |= bad
+        scores = list(self._base_scores)
+        bits = self._bits
+        for weight, when, score in self._scorers:
+            applies = when(traits)[0]
+            if applies:
+                for i, points in _points(weight, applies, score(traits), bits):
+                    scores[i] += points
+        order = list(bits[full & ~rejected])
+        order.sort(key=lambda i: -scores[i])  # stable: ties keep catalog order
+        return Decision(self, traits, order, scores, hits)
+
+    def fits(self, model_id: str, traits: Traits) -> bool:
+        """Whether `model_id` breaks no hard rule for `traits`."""
+        index = self._index(model_id)
+        self._check(traits)
+        return not any(index in _violators(rule, traits, self._n) for rule in self._constraints)
+
+    def explain(self, model_id: str, traits: Traits) -> Explanation:
+        """The full story for one model: its rank or its violations, and every rule's verdict."""
+        index = self._index(model_id)
+        decision = self.select(traits)
+        rejection = next((r for r in decision.rejected if r.model == model_id), None)
+        rank = next((k for k, c in enumerate(decision.ranked, 1) if c.model == model_id), None)
+        considered: list[tuple[str, str, bool]] = []
+        violated = {v.rule for v in rejection.violations} if rejection else set()
+        for rule in self._constraints:
+            considered.append((rule.id, "constraint", rule.id in violated))
+        reasons = self._reasons(traits, index)
+        applied = {r.rule for r in reasons}
+        for pref in self.rules.preferences:
+            considered.append((pref.id, "preference", pref.id in applied))
+        return Explanation(
+            model=model_id,
+            decision=decision,
+            eligible=rejection is None,
+            rank=rank,
+            score=decision.ranked[rank - 1].score if rank else None,
+            reasons=reasons,
+            violations=rejection.violations if rejection else (),
+            considered=tuple(considered),
+        )
+
+    # --- helpers -------------------------------------------------------------------------
+
+    def _index(self, model_id: str) -> int:
+        try:
+            return self.catalog.ids.index(model_id)
+        except ValueError:
+            raise UnknownModelError(model_id, self.catalog.ids) from None
+
+    def _check(self, traits: Traits) -> None:
+        """Names that only the catalog can judge: scenario and model ids."""
+        if not isinstance(traits, Traits):
+            raise TraitsError(f"expected Traits, got {type(traits).__name__}", where="traits")
+        if traits.scenario is not None and traits.scenario not in self._scenarios:
+            self.catalog.scenario(traits.scenario)  # raises with a suggestion
+        for name in ("allow", "deny"):
+            ids = getattr(traits, name)
+            if ids and not ids <= self._ids:
+                bad = sorted(ids - self._ids)[0]
+                raise UnknownModelError(bad, self.catalog.ids, where=name)
+
+    def _reasons(self, traits: Traits, index: int) -> tuple[Reason, ...]:
+        reasons = []
+        for pref in self.rules.preferences:
+            when = pref.when.evaluate(traits)
+            if when is None or when is False:
+                continue
+            if isinstance(when, list | tuple) and when[index] is not True:
+                continue
+            factor = _at(_score_value(pref, traits), index)
+            if factor is None or factor == 0:
+                continue
+            points = pref.weight * factor
+            reasons.append(Reason(pref.id, self._preference_message(pref, traits, index), points))
+        if not reasons:
+            reasons.append(Reason("eligible", "meets every constraint; no preference applies"))
+        return tuple(sorted(reasons, key=lambda r: -r.points))
+
+    def _preference_message(self, pref: Preference, traits: Traits, index: int) -> str:
+        values: dict[str, Any] = dict(self.rules.settings)
+        model_id = self.catalog.ids[index]
+        values["model"] = model_id
+        values["scenario"] = traits.scenario or ""
+        values["requirement"] = (
+            self.catalog.scenario(traits.scenario).requirement if traits.scenario else ""
+        )
+        ranked = pref.ordered_by.evaluate(traits) if pref.ordered_by else None
+        values["position"] = (
+            list(ranked).index(model_id) + 1 if ranked and model_id in ranked else ""
+        )
+        return _render(pref.message, values)
+
+    def _violation(self, rule: Constraint, traits: Traits, index: int) -> Violation:
+        required = allowed = None
+        if rule.operands:
+            required = _at(rule.operands[0].evaluate(traits), index, rule.operands[0])
+            allowed = _at(rule.operands[1].evaluate(traits), index, rule.operands[1])
+        values: dict[str, Any] = dict(self.rules.settings)
+        values.update(
+            model=self.catalog.ids[index],
+            required=required,
+            allowed=allowed,
+            missing=_missing(rule.op, required, allowed),
+            common=_common(required, allowed),
+            excess=_excess(required, allowed),
+            parts=_parts(required, allowed),
+        )
+        return Violation(
+            rule=rule.id,
+            limit=rule.limit,
+            required=required,
+            allowed=allowed,
+            message=_render(rule.message, values),
+            fix=_render(rule.fix, values) if rule.fix else None,
+        )
+
+
+@cache
+def _default_selector() -> Selector:
+    catalog = load_catalog()
+    return Selector(catalog, compile_rules(load_rules(), catalog))
+
+
+def _violators(rule: Constraint, traits: Traits, n: int) -> list[int]:
+    """Indices of the models `rule` rejects, evaluated per model: the reference path that
+    `fits` and `explain` use, and the test suite holds the bitmask path of `select` to."""
+    applies: Any = True
+    if rule.when is not None:
+        applies = rule.when.evaluate(traits)
+        if applies is None or applies is False:
+            return []
+    result = rule.check.evaluate(traits)
+    if result is None or result is True:
+        return []
+    bad = range(n) if result is False else [i for i, ok in enumerate(result) if ok is False]
+    if applies is True:
+        return list(bad)
+    return [i for i in bad if applies[i] is True]
+
+
+def _score_value(pref: Preference, traits: Traits | None) -> Any:
+    if pref.score is None:
+        return 1.0
+    return pref.score.value if traits is None else pref.score.evaluate(traits)
+
+
+def _points(
+    weight: float, applies: int, factor: Any, bits: tuple[tuple[int, ...], ...]
+) -> list[tuple[int, float]]:
+    """(model index, points) for every model in the `applies` mask."""
+    if factor is None:
+        return []
+    if isinstance(factor, list | tuple):
+        return [(i, weight * factor[i]) for i in bits[applies] if factor[i]]
+    return [(i, weight * factor) for i in bits[applies]] if factor else []
+
+
+def _at(value: Any, index: int, node: Node | None = None) -> Any:
+    """One model's value from a node result (a tuple or list where it varies per model)."""
+    if node is not None and not node.per_model:
+        return value
+    if isinstance(value, list | tuple) and (node is None or node.per_model):
+        return value[index]
+    return value
+
+
+def _missing(op: str | None, required: Any, allowed: Any) -> Any:
+    if op == "$subset" and required is not None and allowed is not None:
+        return sorted(frozenset(required) - frozenset(allowed))
+    if op in ("$in", "$nin"):
+        return required
+    return None
+
+
+def _common(a: Any, b: Any) -> Any:
+    if isinstance(a, frozenset | tuple | list) and isinstance(b, frozenset | tuple | list):
+        return sorted(frozenset(a) & frozenset(b))
+    return None
+
+
+def _excess(required: Any, allowed: Any) -> Any:
+    if isinstance(required, int | float) and isinstance(allowed, int | float):
+        return required - allowed
+    return None
+
+
+def _parts(required: Any, allowed: Any) -> Any:
+    if isinstance(required, int | float) and isinstance(allowed, int | float) and allowed > 0:
+        return math.ceil(required / allowed)
+    return None
+
+
+def _render(template: str, values: dict[str, Any]) -> str:
+    return template.format_map({k: _text(v) for k, v in values.items()})
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.0f}" if value.is_integer() else f"{value:,.2f}"
+    if isinstance(value, frozenset | set):
+        return ", ".join(sorted(map(str, value))) or "nothing"
+    if isinstance(value, list | tuple):
+        return ", ".join(map(str, value)) or "nothing"
+    return str(value)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, frozenset | set):
+        return sorted(value)
+    if isinstance(value, tuple):
+        return list(value)
+    return value

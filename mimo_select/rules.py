@@ -1,0 +1,407 @@
+"""Rule files: load, layer and compile the declarative selection rules.
+
+Files are checked when loaded (YAML, the shipped schema, then references, operators, literal
+values and message placeholders against the catalog), never when a rule is first hit. Later
+files patch earlier rules by id (`weight`, `enabled`, texts) or add new ones.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from functools import cache
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from . import _yaml
+from ._expr import ExprError, Field, Node, Scope, compile_expr
+from ._resources import bundled_file
+from .catalog import Catalog
+from .errors import Problem, RulesError, did_you_mean
+from .traits import LATENCIES, VOICES
+
+__all__ = ["RuleSet", "load_rules"]
+
+JsonPath = tuple[str | int, ...]
+
+CONSTRAINT_PLACEHOLDERS = ("model", "required", "allowed", "missing", "common", "excess", "parts")
+PREFERENCE_PLACEHOLDERS = ("model", "scenario", "requirement", "position")
+PATCHABLE = ("enabled", "weight", "description", "source", "message", "fix")
+
+
+@dataclass(frozen=True)
+class RuleDef:
+    """One rule after layering: its fields and where each one was written."""
+
+    id: str
+    fields: Mapping[str, Any]
+    origins: Mapping[str, tuple[_yaml.Document, JsonPath]]
+
+    @property
+    def type(self) -> str:
+        return str(self.fields["type"])
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.fields.get("enabled", True))
+
+    def problem(self, key: str, message: str, hint: str | None = None,
+                sub: JsonPath = ()) -> Problem:  # fmt: skip
+        doc, path = self.origins.get(key) or self.origins["id"]
+        return doc.problem((*path, *sub), f"rule {self.id!r}: {message}", hint)
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """Layered rule definitions and settings, not yet bound to a catalog."""
+
+    rules: tuple[RuleDef, ...]
+    settings: Mapping[str, float]
+    files: tuple[str, ...]
+
+
+def load_rules(paths: Iterable[str | Path] = (), *, defaults: bool = True) -> RuleSet:
+    """The bundled default rules (unless `defaults` is False) with `paths` layered on top.
+
+    Raises `RulesError` with every problem found, each with file:line and rule id.
+    """
+    docs: list[_yaml.Document] = []
+    if defaults:
+        docs.append(_bundled_document())
+    problems: list[Problem] = []
+    for path in paths:
+        try:
+            docs.append(_yaml.load(path))
+        except _yaml.YamlError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise RulesError(problems)
+    return _layer(docs)
+
+
+@cache
+def _bundled_document() -> _yaml.Document:
+    try:
+        return _yaml.load(bundled_file("rules", "default.yaml"), display="rules/default.yaml")
+    except _yaml.YamlError as exc:  # pragma: no cover - the test suite loads it
+        raise RulesError(exc.problems) from None
+
+
+def _layer(docs: Sequence[_yaml.Document]) -> RuleSet:
+    from ._schemas import schema_problems
+
+    problems: list[Problem] = []
+    for doc in docs:
+        problems.extend(_with_rule_ids(doc, schema_problems(doc, "rules")))
+    if problems:
+        raise RulesError(problems)
+
+    settings: dict[str, float] = {}
+    merged: dict[str, dict[str, Any]] = {}
+    origins: dict[str, dict[str, tuple[_yaml.Document, JsonPath]]] = {}
+    for doc in docs:
+        settings.update(doc.data.get("settings") or {})
+        seen_here: set[str] = set()
+        for i, entry in enumerate(doc.data.get("rules") or ()):
+            rule_id = entry["id"]
+            at: JsonPath = ("rules", i)
+            if rule_id in seen_here:
+                problems.append(doc.problem((*at, "id"), f"rule {rule_id!r} appears twice here"))
+                continue
+            seen_here.add(rule_id)
+            if "type" in entry:  # a full definition, new or replacing an earlier one
+                merged[rule_id] = dict(entry)
+                origins[rule_id] = {key: (doc, (*at, key)) for key in entry}
+                continue
+            if rule_id not in merged:
+                problems.append(
+                    doc.problem(
+                        (*at, "id"),
+                        f"rule {rule_id!r} is not defined by an earlier file",
+                        did_you_mean(rule_id, merged)
+                        or "give it a type, a check or when, and a message to define it",
+                    )
+                )
+                continue
+            for key, value in entry.items():
+                if key not in ("id", *PATCHABLE):
+                    problems.append(
+                        doc.problem(
+                            (*at, key),
+                            f"a patch of rule {rule_id!r} can set {', '.join(PATCHABLE)};"
+                            f" not {key!r}",
+                            "repeat the whole rule with its type to replace it",
+                        )
+                    )
+                    continue
+                merged[rule_id][key] = value
+                origins[rule_id][key] = (doc, (*at, key))
+    if problems:
+        raise RulesError(problems)
+    rules = tuple(
+        RuleDef(rid, MappingProxyType(fields), MappingProxyType(origins[rid]))
+        for rid, fields in merged.items()
+    )
+    return RuleSet(rules, MappingProxyType(settings), tuple(d.file for d in docs))
+
+
+def _with_rule_ids(doc: _yaml.Document, problems: list[Problem]) -> list[Problem]:
+    """Name the rule in each schema problem found inside one."""
+    out = []
+    rules = doc.data.get("rules") if isinstance(doc.data, dict) else None
+    for problem in problems:
+        match = re.match(r"\$\.rules\[(\d+)\]", problem.location.path)
+        entry = rules[int(match.group(1))] if match and isinstance(rules, list) else None
+        named = isinstance(entry, dict) and isinstance(entry.get("id"), str)
+        out.append(
+            replace(problem, message=f"rule {entry['id']!r}: {problem.message}")  # type: ignore[index]
+            if named
+            else problem
+        )
+    return out
+
+
+# --- compiling against a catalog -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Constraint:
+    id: str
+    limit: str
+    when: Node | None
+    check: Node
+    operands: tuple[Node, Node] | None  # the check's two sides, for required / allowed
+    op: str | None
+    message: str
+    fix: str | None
+    description: str
+
+
+@dataclass(frozen=True)
+class Preference:
+    id: str
+    weight: float
+    when: Node
+    score: Node | None
+    message: str
+    description: str
+    source: str | None
+    ordered_by: Node | None = field(default=None)  # the list an $order score ranks by
+
+
+@dataclass(frozen=True)
+class CompiledRules:
+    constraints: tuple[Constraint, ...]
+    preferences: tuple[Preference, ...]
+    settings: Mapping[str, float]
+    files: tuple[str, ...]
+
+
+def model_fields(catalog: Catalog) -> dict[str, tuple[Field, tuple[Any, ...]]]:
+    """The catalog facts rules can refer to as `$model.F`, one value per model."""
+    models = catalog.models
+    newest: dict[str, float] = {}
+    for m in models:
+        newest[m.series] = max(newest.get(m.series, 0.0), float(m.generation))
+    return {
+        "id": (Field("text", "model_id"), tuple(m.id for m in models)),
+        "series": (Field("text", "series"), tuple(m.series for m in models)),
+        "generation": (Field("text", "generation"), tuple(m.generation for m in models)),
+        "capabilities": (
+            Field("set", "capability"),
+            tuple(frozenset(m.capabilities) for m in models),
+        ),
+        "input_modalities": (
+            Field("set", "input_modality"),
+            tuple(frozenset(m.input_modalities) for m in models),
+        ),
+        "output_modalities": (
+            Field("set", "output_modality"),
+            tuple(frozenset(m.output_modalities) for m in models),
+        ),
+        "context_window": (Field("number"), tuple(m.context_window.tokens for m in models)),
+        "max_output": (Field("number"), tuple(m.max_output.tokens for m in models)),
+        "rpm": (Field("number"), tuple(m.rpm for m in models)),
+        "tpm": (Field("number"), tuple(m.tpm for m in models)),
+        "thinking_default": (
+            Field("text", "thinking"),
+            tuple(m.thinking.default if m.thinking else None for m in models),
+        ),
+        "status": (Field("text", "status"), tuple(m.status for m in models)),
+        "latest_in_series": (
+            Field("bool"),
+            tuple(float(m.generation) == newest[m.series] for m in models),
+        ),
+    }
+
+
+TRAIT_FIELDS = {
+    "input_modalities": Field("set", "input_modality"),
+    "output_modality": Field("text", "output_modality"),
+    "input_tokens": Field("number"),
+    "max_output_tokens": Field("number"),
+    "features": Field("set", "feature"),
+    "voice": Field("text", "voice"),
+    "latency": Field("text", "latency"),
+    "scenario": Field("text", "scenario"),
+    "expected_rpm": Field("number"),
+    "expected_tpm": Field("number"),
+    "allow": Field("set", "model_id"),
+    "deny": Field("set", "model_id"),
+}
+
+
+def _scope(catalog: Catalog, settings: Mapping[str, float]) -> Scope:
+    from ._schemas import enum_of
+
+    rows = {g.scenario: g for g in catalog.guide}
+
+    def scenario_attr(name: str) -> Any:
+        table = {sid: getattr(g, name) for sid, g in rows.items()}
+        get = table.get
+        return lambda t: None if t.scenario is None else get(t.scenario)
+
+    vocab = catalog.vocabulary
+    return Scope(
+        n_models=len(catalog.models),
+        models=model_fields(catalog),
+        traits=TRAIT_FIELDS,
+        scenario={
+            "id": (Field("text", "scenario"), lambda t: t.scenario),
+            "models": (Field("list", "model_id"), scenario_attr("models")),
+            "requirement": (Field("text"), scenario_attr("requirement")),
+        },
+        guide={
+            sid: {
+                "models": (Field("list", "model_id"), g.models),
+                "requirement": (Field("text"), g.requirement),
+            }
+            for sid, g in rows.items()
+        },
+        settings=settings,
+        domains={
+            "model_id": frozenset(catalog.ids),
+            "series": frozenset(s.id for s in catalog.series),
+            "scenario": frozenset(rows),
+            "capability": frozenset(vocab.capabilities),
+            "feature": frozenset(vocab.features),
+            "input_modality": frozenset(vocab.input_modalities),
+            "output_modality": frozenset(vocab.output_modalities),
+            "generation": frozenset(enum_of("catalog", "generation")),
+            "thinking": frozenset(("enabled", "disabled")),
+            "status": frozenset(("active", "deprecated", "retired")),
+            "voice": frozenset(VOICES),
+            "latency": frozenset(LATENCIES),
+        },
+    )
+
+
+def compile_rules(ruleset: RuleSet, catalog: Catalog) -> CompiledRules:
+    """Bind rules to a catalog: every reference, operator, literal and placeholder checked."""
+    scope = _scope(catalog, ruleset.settings)
+    problems: list[Problem] = []
+    constraints: list[Constraint] = []
+    preferences: list[Preference] = []
+    for rule in ruleset.rules:
+        if not rule.enabled:
+            continue
+        try:
+            if rule.type == "constraint":
+                constraints.append(_constraint(rule, scope))
+            else:
+                preferences.append(_preference(rule, scope))
+        except _RuleError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise RulesError(problems)
+    return CompiledRules(tuple(constraints), tuple(preferences), ruleset.settings, ruleset.files)
+
+
+class _RuleError(Exception):
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+
+
+def _compile_field(rule: RuleDef, key: str, scope: Scope, expect: str) -> Node:
+    try:
+        node = compile_expr(rule.fields[key], scope)
+    except ExprError as exc:
+        raise _RuleError([rule.problem(key, exc.message, exc.hint, exc.path)]) from None
+    if node.type not in (expect, "any"):
+        raise _RuleError([rule.problem(key, f"`{key}` must be a {expect}, not a {node.type}")])
+    return node
+
+
+def _templates(rule: RuleDef, allowed: Sequence[str], settings: Mapping[str, float]) -> None:
+    names = (*allowed, *settings)
+    problems = []
+    for key in ("message", "fix"):
+        text = rule.fields.get(key)
+        if text is None:
+            continue
+        try:
+            parsed = list(string.Formatter().parse(text))
+        except ValueError as exc:
+            problems.append(rule.problem(key, f"bad template: {exc}", "write {{ for a brace"))
+            continue
+        for _, name, spec, conversion in parsed:
+            if name is None:
+                continue
+            if name not in names or spec or conversion:
+                problems.append(
+                    rule.problem(
+                        key,
+                        f"unknown placeholder {{{name}}}"
+                        if name not in names
+                        else f"placeholder {{{name}}} takes no format or conversion",
+                        did_you_mean(name, names) or f"known: {', '.join(names)}",
+                    )
+                )
+    if problems:
+        raise _RuleError(problems)
+
+
+def _constraint(rule: RuleDef, scope: Scope) -> Constraint:
+    when = _compile_field(rule, "when", scope, "bool") if "when" in rule.fields else None
+    check = _compile_field(rule, "check", scope, "bool")
+    _templates(rule, CONSTRAINT_PLACEHOLDERS, scope.settings)
+    expr = rule.fields["check"]
+    op, operands = None, None
+    if isinstance(expr, dict):
+        ((op, args),) = expr.items()
+        if isinstance(args, list) and len(args) == 2:
+            operands = (compile_expr(args[0], scope), compile_expr(args[1], scope))
+    return Constraint(
+        id=rule.id,
+        limit=rule.fields["limit"],
+        when=when,
+        check=check,
+        operands=operands,
+        op=op,
+        message=rule.fields["message"],
+        fix=rule.fields.get("fix"),
+        description=rule.fields.get("description", ""),
+    )
+
+
+def _preference(rule: RuleDef, scope: Scope) -> Preference:
+    when = _compile_field(rule, "when", scope, "bool")
+    score = _compile_field(rule, "score", scope, "number") if "score" in rule.fields else None
+    _templates(rule, PREFERENCE_PLACEHOLDERS, scope.settings)
+    ordered_by = None
+    expr = rule.fields.get("score")
+    if isinstance(expr, dict) and "$order" in expr:
+        ordered_by = compile_expr(expr["$order"][1], scope)
+    return Preference(
+        id=rule.id,
+        weight=float(rule.fields["weight"]),
+        when=when,
+        score=score,
+        message=rule.fields["message"],
+        description=rule.fields.get("description", ""),
+        source=rule.fields.get("source"),
+        ordered_by=ordered_by,
+    )

@@ -1,0 +1,136 @@
+"""Hypothesis properties of the selector's decisions."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import replace
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mimo_select import MimoSelectError, Selector, Traits, load_catalog
+from mimo_select.traits import LATENCIES, VOICES
+
+CATALOG = load_catalog()
+SELECTOR = Selector.default()
+VOCAB = CATALOG.vocabulary
+tokens = st.one_of(st.none(), st.integers(0, 2_000_000))
+
+
+@st.composite
+def traits(draw: Any) -> Traits:
+    voice = draw(st.sampled_from((None, *VOICES)))
+    return Traits(
+        input_modalities=draw(st.sets(st.sampled_from(VOCAB.input_modalities), min_size=1)),
+        output_modality=None if voice else draw(st.sampled_from((None, *VOCAB.output_modalities))),
+        input_tokens=draw(tokens),
+        max_output_tokens=draw(tokens),
+        features=draw(st.sets(st.sampled_from(VOCAB.features))),
+        voice=voice,
+        latency=draw(st.sampled_from(LATENCIES)),
+        scenario=draw(st.sampled_from((None, *(g.scenario for g in CATALOG.guide)))),
+        expected_rpm=draw(st.one_of(st.none(), st.integers(0, 300))),
+        expected_tpm=draw(st.one_of(st.none(), st.integers(0, 30_000_000))),
+        allow=draw(st.one_of(st.none(), st.sets(st.sampled_from(CATALOG.ids)))),
+        deny=draw(st.sets(st.sampled_from(CATALOG.ids), max_size=3)),
+    )
+
+
+def eligible(t: Traits) -> set[str]:
+    return {c.model for c in SELECTOR.select(t).ranked}
+
+
+@settings(max_examples=300, deadline=None)
+@given(traits())
+def test_chosen_model_breaks_no_hard_rule(t: Traits) -> None:
+    d = SELECTOR.select(t)
+    if d.model is not None:
+        assert SELECTOR.fits(d.model, t)
+        assert d.model not in {r.model for r in d.rejected}
+        assert d.fallbacks == tuple(c.model for c in d.ranked[1:])
+    scores = [c.score for c in d.ranked]
+    assert scores == sorted(scores, reverse=True)
+    for r in d.rejected:
+        assert r.violations
+        assert not SELECTOR.fits(r.model, t)
+
+
+@settings(max_examples=300, deadline=None)
+@given(traits())
+def test_every_model_appears_exactly_once(t: Traits) -> None:
+    d = SELECTOR.select(t)
+    seen = [c.model for c in d.ranked] + [r.model for r in d.rejected]
+    assert sorted(seen) == sorted(CATALOG.ids)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    traits(),
+    st.sampled_from(VOCAB.features),
+    st.sampled_from(VOCAB.input_modalities),
+    st.sampled_from(CATALOG.ids),
+)
+def test_adding_a_requirement_never_adds_an_eligible_model(
+    t: Traits, feature: str, modality: str, denied: str
+) -> None:
+    before = eligible(t)
+    stricter = [
+        replace(t, features=t.features | {feature}),
+        replace(t, input_modalities=t.input_modalities | {modality}),
+        replace(t, deny=t.deny | {denied}),
+        replace(t, expected_rpm=(t.expected_rpm or 0) + 50),
+    ]
+    if t.allow:
+        stricter.append(replace(t, allow=t.allow - {denied}))
+    for s in stricter:
+        assert eligible(s) <= before
+
+
+@settings(max_examples=200, deadline=None)
+@given(traits(), st.integers(1, 2_000_000), st.integers(1, 200_000))
+def test_growing_token_counts_never_makes_a_rejected_model_eligible(
+    t: Traits, more_in: int, more_out: int
+) -> None:
+    before = eligible(t)
+    bigger_in = replace(t, input_tokens=(t.input_tokens or 0) + more_in)
+    bigger_out = replace(t, max_output_tokens=(t.max_output_tokens or 0) + more_out)
+    if t.input_tokens is not None:
+        assert eligible(bigger_in) <= before
+    if t.max_output_tokens is not None:
+        assert eligible(bigger_out) <= before
+
+
+@settings(max_examples=150, deadline=None)
+@given(traits())
+def test_same_traits_same_decision(t: Traits) -> None:
+    again = Traits.from_json(t.to_json())
+    assert SELECTOR.select(t).to_json() == SELECTOR.select(again).to_json()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.text(max_size=20), st.one_of(
+    st.none(), st.booleans(), st.integers(), st.text(max_size=10),
+    st.lists(st.text(max_size=10), max_size=3),
+), max_size=5))  # fmt: skip
+def test_only_mimo_select_errors_escape_for_any_json_traits(data: dict[str, Any]) -> None:
+    with contextlib.suppress(MimoSelectError):
+        SELECTOR.select(Traits.from_json(data)).to_json()
+
+
+@settings(max_examples=300, deadline=None)
+@given(traits())
+def test_bitmask_path_agrees_with_per_model_evaluation(t: Traits) -> None:
+    """`select` runs on bitmasks; `fits` and the reasons evaluate per model: same answers."""
+    from mimo_select.engine import _violators
+
+    d = SELECTOR.select(t)
+    by_mask = {(rule.id, i) for rule, mask in d._hits for i in SELECTOR._bits[mask]}
+    by_model = {
+        (rule.id, i)
+        for rule in SELECTOR.rules.constraints
+        for i in _violators(rule, t, len(CATALOG.ids))
+    }
+    assert by_mask == by_model
+    for c in d.ranked:
+        assert abs(sum(r.points for r in c.reasons) - c.score) < 1e-9
