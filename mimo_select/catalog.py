@@ -80,8 +80,11 @@ class VideoTokens:
     __pydantic_config__: ClassVar[Any] = _FORBID
     default_fps: float
     max_frames: int
+    temporal_patch: int
+    patch: int
     max_tokens_per_frame: int
     frame_overhead_tokens: int = 0
+    item_overhead_tokens: int = 0
     max_seconds: float | None = None
 
 
@@ -160,6 +163,7 @@ class Source:
     url: str
     retrieved: str | None = None
     updated: str | None = None
+    note: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache, cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._expr import CONST, Node
 from ._masks import bits_table, compile_mask
@@ -20,6 +20,9 @@ from .catalog import Catalog, load_catalog
 from .errors import TraitsError, UnknownModelError
 from .rules import CompiledRules, Constraint, Preference, compile_rules, load_rules
 from .traits import Traits
+
+if TYPE_CHECKING:
+    from .tokens import TokenCount
 
 __all__ = ["Candidate", "Decision", "Explanation", "Reason", "Rejection", "Selector", "Violation"]
 
@@ -82,7 +85,8 @@ class Decision:
         traits: Traits,
         order: list[int],
         scores: list[float],
-        hits: list[tuple[Constraint, int]],
+        hits: list[tuple[Constraint, int, Traits, bool]],
+        scored: Traits | None = None,
     ) -> None:
         ids = selector.catalog.ids
         self._selector = selector
@@ -92,6 +96,7 @@ class Decision:
         self._order = order
         self._scores = scores
         self._hits = hits
+        self._scored = scored or traits  # the traits the scores were computed for
 
     def __repr__(self) -> str:
         return f"<Decision model={self.model!r} fallbacks={list(self.fallbacks)}>"
@@ -105,7 +110,11 @@ class Decision:
         """Every eligible model, best first; after the first, the fallback order."""
         sel = self._selector
         return tuple(
-            Candidate(sel.catalog.ids[i], round(self._scores[i], 6), sel._reasons(self.traits, i))
+            Candidate(
+                sel.catalog.ids[i],
+                round(self._scores[i], 6),
+                sel._reasons(self._scored, i, self.traits.tokens),
+            )
             for i in self._order
         )
 
@@ -114,9 +123,11 @@ class Decision:
         """Every ineligible model, in catalog order, with the limits it violates."""
         per_model: dict[int, list[Violation]] = {}
         bits = self._selector._bits
-        for rule, mask in self._hits:
+        for rule, mask, traits, certain in self._hits:
             for i in bits[mask]:
-                per_model.setdefault(i, []).append(self._selector._violation(rule, self.traits, i))
+                per_model.setdefault(i, []).append(
+                    self._selector._violation(rule, traits, i, certain)
+                )
         ids = self._selector.catalog.ids
         return tuple(Rejection(ids[i], tuple(per_model[i])) for i in sorted(per_model))
 
@@ -157,6 +168,8 @@ class Decision:
             ],
             "traits": self.traits.to_json(),
         }
+        if self.traits.tokens is not None:
+            out["tokens"] = self.traits.tokens.to_json()
         if self.model is None:
             out["suggestions"] = [
                 {"model": model, "changes": list(changes)} for model, changes in self.suggestions
@@ -260,18 +273,39 @@ class Selector:
     # --- the three levels of answer ------------------------------------------------------
 
     def select(self, traits: Traits) -> Decision:
-        """Rank every eligible model for `traits`; never raises for "nothing fits"."""
+        """Rank every eligible model for `traits`; never raises for "nothing fits".
+
+        With an inexact input count (an interval), limits are checked at both ends: a model
+        that fails at the low end is rejected; one that fails only at the high end is rejected
+        too (fail closed), its violation marked `certain=False`. When such a straddle or a
+        preference threshold inside the interval could change the answer and the count can be
+        refined (a byte bound over text), the text is tokenized and the decision made again.
+        """
         self._check(traits)
-        full = self._full
+        if traits.input_tokens_max is not None:
+            return self._select_interval(traits)
+        hits = self._hits(traits)
         rejected = 0
-        hits: list[tuple[Constraint, int]] = []
+        for _, mask in hits:
+            rejected |= mask
+        scores = self._scores(traits)
+        order = list(self._bits[self._full & ~rejected])
+        order.sort(key=lambda i: -scores[i])  # stable: ties keep catalog order
+        return Decision(self, traits, order, scores, [(r, m, traits, True) for r, m in hits])
+
+    def _hits(self, traits: Traits) -> list[tuple[Constraint, int]]:
+        """(rule, mask of the models it rejects) for every rule that rejects any."""
+        full = self._full
+        hits = []
         for rule, guard, check in self._checks:
             applies = guard(traits)[0] if guard is not None else full
             if applies:
                 bad = check(traits)[1] & applies
                 if bad:
                     hits.append((rule, bad))
-                    rejected |= bad
+        return hits
+
+    def _scores(self, traits: Traits) -> list[float]:
         scores = list(self._base_scores)
         bits = self._bits
         for weight, when, score in self._scorers:
@@ -279,14 +313,45 @@ class Selector:
             if applies:
                 for i, points in _points(weight, applies, score(traits), bits):
                     scores[i] += points
-        order = list(bits[full & ~rejected])
-        order.sort(key=lambda i: -scores[i])  # stable: ties keep catalog order
-        return Decision(self, traits, order, scores, hits)
+        return scores
+
+    def _select_interval(self, traits: Traits) -> Decision:
+        low = replace(traits, tokens=None, input_tokens_max=None)
+        high = replace(traits, tokens=None, input_tokens=traits.input_tokens_max,
+                       input_tokens_max=None)  # fmt: skip
+        low_hits, high_hits = self._hits(low), self._hits(high)
+        certain = maybe = 0
+        for _, mask in low_hits:
+            certain |= mask
+        for _, mask in high_hits:
+            maybe |= mask
+        maybe &= ~certain
+        low_scores, high_scores = self._scores(low), self._scores(high)
+        eligible = self._full & ~certain & ~maybe
+        unsettled = bool(maybe) or any(
+            low_scores[i] != high_scores[i] for i in self._bits[eligible]
+        )
+        count = traits.tokens
+        if unsettled and count is not None and count.refine is not None:
+            return self.select(traits.with_count(count.refine()))
+        low_by_rule = {rule.id: mask for rule, mask in low_hits}
+        hits: list[tuple[Constraint, int, Traits, bool]] = [
+            (rule, mask, low, True) for rule, mask in low_hits
+        ]
+        for rule, mask in high_hits:
+            only_high = mask & ~low_by_rule.get(rule.id, 0)
+            if only_high:
+                hits.append((rule, only_high, high, False))
+        order = list(self._bits[eligible])
+        order.sort(key=lambda i: -high_scores[i])
+        return Decision(self, traits, order, high_scores, hits, scored=high)
 
     def fits(self, model_id: str, traits: Traits) -> bool:
         """Whether `model_id` breaks no hard rule for `traits`."""
         index = self._index(model_id)
         self._check(traits)
+        if traits.input_tokens_max is not None:
+            return model_id in self.select(traits).fallbacks or self.select(traits).model == model_id
         return not any(index in _violators(rule, traits, self._n) for rule in self._constraints)
 
     def explain(self, model_id: str, traits: Traits) -> Explanation:
@@ -299,7 +364,9 @@ class Selector:
         violated = {v.rule for v in rejection.violations} if rejection else set()
         for rule in self._constraints:
             considered.append((rule.id, "constraint", rule.id in violated))
-        reasons = self._reasons(traits, index)
+        reasons = next((c.reasons for c in decision.ranked if c.model == model_id), None)
+        if reasons is None:
+            reasons = self._reasons(decision._scored, index, traits.tokens)
         applied = {r.rule for r in reasons}
         for pref in self.rules.preferences:
             considered.append((pref.id, "preference", pref.id in applied))
@@ -334,7 +401,9 @@ class Selector:
                 bad = sorted(ids - self._ids)[0]
                 raise UnknownModelError(bad, self.catalog.ids, where=name)
 
-    def _reasons(self, traits: Traits, index: int) -> tuple[Reason, ...]:
+    def _reasons(
+        self, traits: Traits, index: int, count: TokenCount | None = None
+    ) -> tuple[Reason, ...]:
         reasons = []
         for pref in self.rules.preferences:
             when = pref.when.evaluate(traits)
@@ -349,7 +418,18 @@ class Selector:
             reasons.append(Reason(pref.id, self._preference_message(pref, traits, index), points))
         if not reasons:
             reasons.append(Reason("eligible", "meets every constraint; no preference applies"))
-        return tuple(sorted(reasons, key=lambda r: -r.points))
+        reasons.sort(key=lambda r: -r.points)
+        count = count or traits.tokens
+        if count is not None and not count.exact:
+            upper = "no known bound" if count.upper_bound is None else f"{count.upper_bound:,}"
+            reasons.append(
+                Reason(
+                    "tokens",
+                    f"rests on an inexact input count: {count.tokens:,} tokens"
+                    f" (between {count.lower_bound:,} and {upper}; {'; '.join(count.notes)})",
+                )
+            )
+        return tuple(reasons)
 
     def _preference_message(self, pref: Preference, traits: Traits, index: int) -> str:
         values: dict[str, Any] = dict(self.rules.settings)
@@ -365,7 +445,9 @@ class Selector:
         )
         return _render(pref.message, values)
 
-    def _violation(self, rule: Constraint, traits: Traits, index: int) -> Violation:
+    def _violation(
+        self, rule: Constraint, traits: Traits, index: int, certain: bool = True
+    ) -> Violation:
         required = allowed = None
         if rule.operands:
             required = _at(rule.operands[0].evaluate(traits), index, rule.operands[0])
@@ -385,8 +467,10 @@ class Selector:
             limit=rule.limit,
             required=required,
             allowed=allowed,
-            message=_render(rule.message, values),
+            message=_render(rule.message, values)
+            + ("" if certain else " (at the count's upper bound; the count is not exact)"),
             fix=_render(rule.fix, values) if rule.fix else None,
+            certain=certain,
         )
 
 

@@ -6,14 +6,19 @@ request's own vocabulary (how a voice is chosen, how urgent the answer is).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import InitVar, dataclass, fields
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import TraitsError, did_you_mean
 
-__all__ = ["LATENCIES", "VOICES", "Traits"]
+if TYPE_CHECKING:
+    from .tokens import TokenCount
+
+__all__ = ["LATENCIES", "UNBOUNDED", "VOICES", "Traits"]
+
+UNBOUNDED = 1 << 62  # an input with no known upper bound (media of unknown size)
 
 VOICES = ("preset", "clone", "design")
 LATENCIES = ("low", "normal")
@@ -87,8 +92,14 @@ class Traits:
     expected_tpm: int | None = None
     allow: frozenset[str] | None = None
     deny: frozenset[str] = frozenset()
+    input_tokens_max: int | None = None
+    tokens: TokenCount | None = None
+    prompt: InitVar[str | None] = None
+    messages: InitVar[Sequence[Mapping[str, Any]] | None] = None
 
-    def __post_init__(self) -> None:
+    def __post_init__(
+        self, prompt: str | None = None, messages: Sequence[Mapping[str, Any]] | None = None
+    ) -> None:
         vocab = _vocabulary()
         put = object.__setattr__
         for name in ("input_modalities", "features"):
@@ -111,20 +122,63 @@ class Traits:
         else:
             _one_of("output_modality", self.output_modality, vocab["output_modality"])
         _one_of("latency", self.latency, vocab["latency"])
-        for name in ("input_tokens", "max_output_tokens", "expected_rpm", "expected_tpm"):
+        for name in (
+            "input_tokens", "max_output_tokens", "expected_rpm", "expected_tpm", "input_tokens_max"
+        ):  # fmt: skip
             put(self, name, _count(name, getattr(self, name)))
+        if prompt is not None or messages is not None:
+            if self.tokens is not None or self.input_tokens is not None:
+                raise TraitsError("give prompt/messages or a token count, not both", where="prompt")
+            put(self, "tokens", _bound(prompt, messages, "deep_thinking" in self.features))
+        if self.tokens is not None:
+            self._take_count(self.tokens)
+        if self.input_tokens_max is not None:
+            if self.input_tokens is None:
+                raise TraitsError("input_tokens_max needs input_tokens", where="input_tokens_max")
+            if self.input_tokens_max < self.input_tokens:
+                raise TraitsError(
+                    f"{self.input_tokens_max:,} is below input_tokens {self.input_tokens:,}",
+                    where="input_tokens_max",
+                )
+            if self.input_tokens_max == self.input_tokens:
+                put(self, "input_tokens_max", None)
         if self.scenario is not None and not isinstance(self.scenario, str):
             raise TraitsError(f"expected a scenario id, got {self.scenario!r}", where="scenario")
         if self.allow is not None:
             put(self, "allow", _names("allow", self.allow))
         put(self, "deny", _names("deny", self.deny))
 
+    def _take_count(self, count: TokenCount) -> None:
+        """input_tokens from a count: the exact number, or its interval when inexact."""
+        from .tokens import TokenCount
+
+        if not isinstance(count, TokenCount):
+            raise TraitsError(f"expected a TokenCount, got {type(count).__name__}", where="tokens")
+        put = object.__setattr__
+        if count.exact:
+            put(self, "input_tokens", count.tokens)
+            put(self, "input_tokens_max", None)
+        else:
+            put(self, "input_tokens", count.lower_bound)
+            upper = UNBOUNDED if count.upper_bound is None else count.upper_bound
+            put(self, "input_tokens_max", None if upper == count.lower_bound else upper)
+
+    def with_count(self, count: TokenCount) -> Traits:
+        """The same traits with input tokens from `count` (e.g. an exact count refining a bound)."""
+        from dataclasses import replace
+
+        return replace(self, tokens=count, input_tokens=None, input_tokens_max=None)
+
+    @property
+    def exact_tokens(self) -> bool:
+        return self.input_tokens_max is None
+
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Traits:
         """Traits from a JSON object, as `to_json` writes it; unknown keys are errors."""
         if not isinstance(data, Mapping):
             raise TraitsError(f"expected an object, got {type(data).__name__}", where="traits")
-        known = [f.name for f in fields(cls)]
+        known = [f.name for f in fields(cls) if f.name != "tokens"] + ["prompt", "messages"]
         for key in data:
             if key not in known:
                 hint = did_you_mean(str(key), known)
@@ -141,7 +195,29 @@ class Traits:
         out: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if value is None:
+            if value is None or f.name == "tokens":
                 continue
             out[f.name] = sorted(value) if isinstance(value, frozenset) else value
         return out
+
+
+def _bound(
+    prompt: str | None, messages: Sequence[Mapping[str, Any]] | None, thinking: bool
+) -> TokenCount:
+    """An interval from UTF-8 sizes (no tokenizer); the selector refines it only if needed."""
+    from .tokens import bound_chat, bound_text
+
+    if prompt is not None and messages is not None:
+        raise TraitsError("give prompt or messages, not both", where="prompt")
+    if prompt is not None:
+        if not isinstance(prompt, str):
+            raise TraitsError(f"expected text, got {type(prompt).__name__}", where="prompt")
+        return bound_text(prompt)
+    if not isinstance(messages, Sequence) or isinstance(messages, str | bytes):
+        raise TraitsError("expected a list of messages", where="messages")
+    from .errors import RequestError
+
+    try:
+        return bound_chat(messages, thinking=True if thinking else None)
+    except RequestError as exc:
+        raise TraitsError(exc.message, where=exc.where or "messages") from None

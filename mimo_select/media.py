@@ -1,0 +1,269 @@
+"""How images, audio and video become tokens, by the platform's documented formulas.
+
+The parameters live in the catalog (`media_tokens` per model), not here. Where the input
+reveals its size (an image header in a `data:` URL, a WAV header) the count is computed from
+it; where it does not (a URL, an unknown codec) the documented maximum per item is used and
+the count is marked as an upper bound. Base64 payloads are never decoded whole and never
+counted as text: only the first few kilobytes are read, to find the header.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+import struct
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from .catalog import AudioTokens, ImageTokens, MediaTokens, VideoTokens
+from .errors import RequestError
+
+__all__ = ["MediaEstimate", "audio_tokens", "image_tokens", "part_tokens", "video_tokens"]
+
+_HEADER_CHARS = 4096  # base64 characters decoded to sniff a header (3 KB of data)
+_JPEG_SCAN_CHARS = 1 << 18  # JPEG frame headers can follow large EXIF blocks
+
+
+@dataclass(frozen=True, slots=True)
+class MediaEstimate:
+    """Tokens for one media item: the estimate and the interval it lies in."""
+
+    kind: str
+    tokens: int
+    lower: int
+    upper: int | None  # None: no documented maximum, so no bound
+    exact_size: bool  # the size came from the input itself
+
+
+# --- formulas ------------------------------------------------------------------------------
+
+
+def _resize(height: int, width: int, factor: int, min_pixels: int, max_pixels: int) -> tuple[int, int]:
+    """Sides rounded to multiples of `factor`, scaled to stay within the pixel range."""
+    h = max(factor, round(height / factor) * factor)
+    w = max(factor, round(width / factor) * factor)
+    if h * w > max_pixels:
+        beta = math.sqrt(height * width / max_pixels)
+        h = max(factor, math.floor(height / beta / factor) * factor)
+        w = max(factor, math.floor(width / beta / factor) * factor)
+    elif h * w < min_pixels:
+        beta = math.sqrt(min_pixels / (height * width))
+        h = math.ceil(height * beta / factor) * factor
+        w = math.ceil(width * beta / factor) * factor
+    return h, w
+
+
+def image_tokens(width: int, height: int, p: ImageTokens) -> int:
+    """Tokens for one image: (h/patch)(w/patch) after resizing, within the per-image range.
+
+    1024 x 1024 -> 1,024; 1920 x 1080 -> 2,040.
+    """
+    h, w = _resize(height, width, p.patch, p.min_pixels, p.max_pixels)
+    return min(p.max_tokens, max(p.min_tokens, (h // p.patch) * (w // p.patch)))
+
+
+def audio_tokens(seconds: float, p: AudioTokens) -> int:
+    return math.ceil(seconds * p.tokens_per_second)
+
+
+def video_tokens(
+    seconds: float,
+    p: VideoTokens,
+    audio: AudioTokens | None,
+    *,
+    fps: float | None = None,
+    width: int | None = None,
+    height: int | None = None,
+    with_audio: bool = True,
+) -> int:
+    """Tokens for one video: frame groups at the frame budget, their overheads, the audio track.
+
+    Frames = min(ceil(seconds x fps), max_frames), rounded up to a whole group. Without a
+    resolution each group takes its full budget (an upper bound).
+    """
+    frames = min(math.ceil(seconds * (fps or p.default_fps)), p.max_frames)
+    frames = max(p.temporal_patch, -(-frames // p.temporal_patch) * p.temporal_patch)
+    groups = frames // p.temporal_patch
+    per_group = p.max_tokens_per_frame
+    if width and height:
+        budget = p.max_tokens_per_frame * p.patch * p.patch
+        h, w = _resize(height, width, p.patch, p.patch * p.patch, budget)
+        per_group = min(per_group, (h // p.patch) * (w // p.patch))
+    sound = audio_tokens(seconds, audio) if audio is not None and with_audio else 0
+    return groups * (per_group + p.frame_overhead_tokens) + p.item_overhead_tokens + sound
+
+
+# --- parameters ----------------------------------------------------------------------------
+
+
+@cache
+def default_params() -> MediaTokens | None:
+    """The bundled catalog's media parameters, taking the largest per item across models."""
+    from .catalog import load_catalog
+
+    found = [m.media_tokens for m in load_catalog() if m.media_tokens is not None]
+    if not found:
+        return None
+    # every model that takes media documents the same parameters today; use the first and
+    # check that, so a catalog update that breaks the assumption fails loudly in tests
+    first = found[0]
+    return first if all(f == first for f in found) else max(found, key=_max_image)
+
+
+def _max_image(p: MediaTokens) -> int:
+    return p.image.max_tokens if p.image else 0
+
+
+# --- request parts -------------------------------------------------------------------------
+
+
+def part_tokens(part: Mapping[str, Any], where: str, params: MediaTokens | None = None) -> tuple[str, int, int | None]:
+    """(kind, tokens, upper bound) for one non-text content part (OpenAI or Anthropic shape)."""
+    estimate = estimate_part(part, where, params)
+    return estimate.kind, estimate.tokens, estimate.upper
+
+
+def estimate_part(part: Mapping[str, Any], where: str, params: MediaTokens | None = None) -> MediaEstimate:
+    p = params or default_params()
+    kind = part.get("type")
+    if kind in ("image_url", "image"):
+        source = _image_source(part, where)
+        if p is None or p.image is None:
+            raise RequestError("the catalog documents no image token parameters", where=where)
+        size = _image_size(source)
+        if size is None:
+            return MediaEstimate("image", p.image.max_tokens, p.image.min_tokens, p.image.max_tokens, False)
+        n = image_tokens(size[0], size[1], p.image)
+        return MediaEstimate("image", n, n, n, True)
+    if kind == "input_audio":
+        audio = part.get("input_audio")
+        if not isinstance(audio, Mapping) or not isinstance(audio.get("data"), str):
+            raise RequestError("input_audio needs a `data` string", where=f"{where}.input_audio")
+        if p is None or p.audio is None:
+            raise RequestError("the catalog documents no audio token parameters", where=where)
+        seconds = _wav_seconds(audio["data"])
+        if seconds is None:
+            bound = audio_tokens(p.audio.max_seconds, p.audio) if p.audio.max_seconds else None
+            return MediaEstimate("audio", bound or 0, 0, bound, False)
+        n = audio_tokens(seconds, p.audio)
+        return MediaEstimate("audio", n, n, n, True)
+    if kind in ("video_url", "video"):
+        video = part.get("video_url", part.get("video"))
+        url = video.get("url") if isinstance(video, Mapping) else video
+        if not isinstance(url, str):
+            raise RequestError("video_url needs a `url` string", where=f"{where}.video_url")
+        if p is None or p.video is None:
+            raise RequestError("the catalog documents no video token parameters", where=where)
+        fps = part.get("fps")
+        if fps is not None and (isinstance(fps, bool) or not isinstance(fps, int | float) or fps <= 0):
+            raise RequestError(f"fps must be a positive number, got {fps!r}", where=f"{where}.fps")
+        seconds = p.video.max_frames / (fps or p.video.default_fps)
+        if p.video.max_seconds:
+            seconds = min(seconds, p.video.max_seconds)
+        n = video_tokens(seconds, p.video, p.audio, fps=fps)
+        return MediaEstimate("video", n, 0, n, False)
+    raise RequestError(
+        f"unknown content part type {kind!r}; expected text, image_url, input_audio or video_url",
+        where=f"{where}.type",
+    )
+
+
+def _image_source(part: Mapping[str, Any], where: str) -> str:
+    if part.get("type") == "image_url":
+        image = part.get("image_url")
+        url = image.get("url") if isinstance(image, Mapping) else image
+        if not isinstance(url, str):
+            raise RequestError("image_url needs a `url` string", where=f"{where}.image_url")
+        return url
+    source = part.get("source")  # Anthropic: {"type": "base64", "data": ...} or {"type": "url"}
+    if not isinstance(source, Mapping):
+        raise RequestError("an image block needs a `source` object", where=f"{where}.source")
+    if source.get("type") == "base64" and isinstance(source.get("data"), str):
+        return "data:;base64," + source["data"][:_JPEG_SCAN_CHARS]
+    if isinstance(source.get("url"), str):
+        return str(source["url"])
+    raise RequestError("an image source needs `data` or `url`", where=f"{where}.source")
+
+
+def _payload_head(url: str, chars: int) -> bytes | None:
+    """The first bytes of a `data:...;base64,` payload, decoding only `chars` characters."""
+    if not url.startswith("data:"):
+        return None
+    comma = url.find(",", 0, 256)
+    if comma < 0 or ";base64" not in url[:comma]:
+        return None
+    head = url[comma + 1 : comma + 1 + chars]
+    head = head[: len(head) - len(head) % 4]
+    try:
+        return base64.b64decode(head, validate=False)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _image_size(url: str) -> tuple[int, int] | None:
+    """(width, height) from a PNG, GIF, WebP or JPEG header, or None."""
+    head = _payload_head(url, _HEADER_CHARS)
+    if not head:
+        return None
+    if head.startswith(b"\x89PNG\r\n\x1a\n") and len(head) >= 24:
+        return struct.unpack(">II", head[16:24])
+    if head[:6] in (b"GIF87a", b"GIF89a") and len(head) >= 10:
+        return struct.unpack("<HH", head[6:10])
+    if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
+        return _webp_size(head)
+    if head.startswith(b"\xff\xd8"):
+        return _jpeg_size(_payload_head(url, _JPEG_SCAN_CHARS) or head)
+    return None
+
+
+def _webp_size(head: bytes) -> tuple[int, int] | None:
+    chunk = head[12:16]
+    if chunk == b"VP8 " and len(head) >= 30:
+        w, h = struct.unpack("<HH", head[26:30])
+        return w & 0x3FFF, h & 0x3FFF
+    if chunk == b"VP8L" and len(head) >= 25:
+        bits = int.from_bytes(head[21:25], "little")
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if chunk == b"VP8X" and len(head) >= 30:
+        return int.from_bytes(head[24:27], "little") + 1, int.from_bytes(head[27:30], "little") + 1
+    return None
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    i = 2
+    while i + 9 < len(data):
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            i += 2
+            continue
+        (length,) = struct.unpack(">H", data[i + 2 : i + 4])
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            h, w = struct.unpack(">HH", data[i + 5 : i + 9])
+            return w, h
+        i += 2 + length
+    return None
+
+
+def _wav_seconds(data: str) -> float | None:
+    """Duration of a base64 WAV (bare or as a data: URL) from its header, or None."""
+    url = data if data.startswith("data:") else "data:;base64," + data[:_HEADER_CHARS]
+    head = _payload_head(url, _HEADER_CHARS)
+    if not head or not head.startswith(b"RIFF") or head[8:12] != b"WAVE":
+        return None
+    i, byte_rate = 12, None
+    while i + 8 <= len(head):
+        chunk, size = head[i : i + 4], int.from_bytes(head[i + 4 : i + 8], "little")
+        if chunk == b"fmt " and i + 16 <= len(head):
+            byte_rate = int.from_bytes(head[i + 16 : i + 20], "little")
+        elif chunk == b"data" and byte_rate:
+            if size in (0, 0xFFFFFFFF):  # a streamed header: size from the payload length
+                comma = data.find(",", 0, 256) + 1
+                size = (len(data) - comma) * 3 // 4 - (i + 8)
+            return size / byte_rate
+        i += 8 + size + (size & 1)
+    return None
