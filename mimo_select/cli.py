@@ -75,6 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", metavar="MODEL", help="the model id to explain")
     p.set_defaults(run=_cmd_explain)
 
+    p = sub.add_parser("tokens", parents=[common], help="count MiMo tokens in files")
+    p.add_argument("paths", nargs="+", metavar="FILE", help="files to count; - reads stdin")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=_cmd_tokens)
+
     p = sub.add_parser("schema", parents=[common], help="print a JSON Schema")
     p.add_argument("name", choices=["catalog", "rules", "decision"])
     p.set_defaults(run=_cmd_schema)
@@ -118,6 +123,10 @@ def _trait_options() -> _Parser:
         "--rules", metavar="PATH", action="append", default=[],
         help="a rules file layered over the defaults (repeatable; later files win)",
     )  # fmt: skip
+    o.add_argument(
+        "--prompt-file", metavar="PATH",
+        help="count the input from this file: text, or a .json request body or messages list",
+    )  # fmt: skip
     o.add_argument("--json", action="store_true", help="print JSON")
     return p
 
@@ -144,6 +153,10 @@ def _traits(args: argparse.Namespace) -> Any:
         if name in ("input_modalities", "features", "allow", "deny"):
             value = [v.strip() for v in value.split(",") if v.strip()]
         values[name] = value
+    if args.prompt_file is not None:
+        if "input_tokens" in values:
+            raise UsageError("--prompt-file and --input-tokens: give one of them")
+        values["tokens"] = _prompt_count(args.prompt_file, exact=False)
     try:
         return Traits(**values)
     except TraitsError as exc:
@@ -306,3 +319,93 @@ def _cmd_explain(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     else:
         out.write(render_explanation(explanation, _text.Style(_text.use_colour(out))))
     return EXIT_OK if explanation.eligible else EXIT_VIOLATION
+
+
+def _prompt_count(path: str, *, exact: bool) -> Any:
+    """A file's input tokens: a .json body or messages list as a chat, anything else as text.
+
+    With `exact` False the count is a UTF-8 bound that the selector refines only if needed.
+    """
+    from .errors import RequestError
+    from .tokens import bound_chat, bound_text, count_chat, count_text
+
+    text = _read_text(path)
+    if path.endswith(".json"):
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise UsageError(f"{path}: not valid JSON ({exc})") from None
+        messages, tools, thinking = _chat_parts(data, path)
+        try:
+            if exact:
+                return count_chat(messages, tools=tools, thinking=thinking)
+            return bound_chat(messages, tools=tools, thinking=thinking)
+        except RequestError as exc:
+            raise UsageError(f"{path}: {exc}") from None
+    return count_text(text) if exact else bound_text(text)
+
+
+def _read_text(path: str) -> str:
+    try:
+        if path == "-":
+            return sys.stdin.read()
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+
+
+def _chat_parts(data: Any, path: str) -> tuple[Any, Any, bool | None]:
+    """(messages, tools, thinking) from a request body or a bare messages list."""
+    if isinstance(data, list):
+        return data, None, None
+    if isinstance(data, dict) and isinstance(data.get("messages"), list):
+        thinking = data.get("thinking")
+        mode = thinking.get("type") if isinstance(thinking, dict) else None
+        return data["messages"], data.get("tools"), None if mode is None else mode == "enabled"
+    raise UsageError(f"{path}: expected a request body with `messages` or a list of messages")
+
+
+def _cmd_tokens(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    files, total, failed = [], 0, False
+    for path in args.paths:
+        try:
+            count = _prompt_count(path, exact=True)
+        except UsageError as exc:
+            err.write(f"{exc}\n")
+            failed = True
+            continue
+        total += count.tokens
+        files.append((path, count))
+    if args.json:
+        _print_json(
+            {
+                "files": [
+                    {
+                        "path": path,
+                        "tokens": c.tokens,
+                        "exact": c.exact,
+                        "upper_bound": c.upper_bound,
+                    }
+                    for path, c in files
+                ],
+                "total": total,
+            },
+            out,
+        )
+    else:
+        for path, c in files:
+            if c.exact:
+                out.write(f"{path}: {c.tokens:,} tokens\n")
+            else:
+                upper = "no known bound" if c.upper_bound is None else f"{c.upper_bound:,}"
+                out.write(
+                    f"{path}: {c.tokens:,} tokens (not exact: {c.lower_bound:,} to {upper})\n"
+                )
+        if len(files) > 1:
+            out.write(f"total: {total:,} tokens in {len(files)} files\n")
+    return EXIT_ERROR if failed else EXIT_OK

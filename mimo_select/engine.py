@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import cache, cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -85,6 +85,7 @@ class Decision:
         traits: Traits,
         order: list[int],
         scores: list[float],
+        *,
         hits: list[tuple[Constraint, int, Traits, bool]],
         scored: Traits | None = None,
     ) -> None:
@@ -291,7 +292,7 @@ class Selector:
         scores = self._scores(traits)
         order = list(self._bits[self._full & ~rejected])
         order.sort(key=lambda i: -scores[i])  # stable: ties keep catalog order
-        return Decision(self, traits, order, scores, [(r, m, traits, True) for r, m in hits])
+        return Decision(self, traits, order, scores, hits=[(r, m, traits, True) for r, m in hits])
 
     def _hits(self, traits: Traits) -> list[tuple[Constraint, int]]:
         """(rule, mask of the models it rejects) for every rule that rejects any."""
@@ -316,9 +317,9 @@ class Selector:
         return scores
 
     def _select_interval(self, traits: Traits) -> Decision:
-        low = replace(traits, tokens=None, input_tokens_max=None)
-        high = replace(traits, tokens=None, input_tokens=traits.input_tokens_max,
-                       input_tokens_max=None)  # fmt: skip
+        assert traits.input_tokens is not None
+        assert traits.input_tokens_max is not None
+        low, high = traits.at_input(traits.input_tokens), traits.at_input(traits.input_tokens_max)
         low_hits, high_hits = self._hits(low), self._hits(high)
         certain = maybe = 0
         for _, mask in low_hits:
@@ -344,14 +345,16 @@ class Selector:
                 hits.append((rule, only_high, high, False))
         order = list(self._bits[eligible])
         order.sort(key=lambda i: -high_scores[i])
-        return Decision(self, traits, order, high_scores, hits, scored=high)
+        return Decision(self, traits, order, high_scores, hits=hits, scored=high)
 
     def fits(self, model_id: str, traits: Traits) -> bool:
         """Whether `model_id` breaks no hard rule for `traits`."""
         index = self._index(model_id)
         self._check(traits)
         if traits.input_tokens_max is not None:
-            return model_id in self.select(traits).fallbacks or self.select(traits).model == model_id
+            return (
+                model_id in self.select(traits).fallbacks or self.select(traits).model == model_id
+            )
         return not any(index in _violators(rule, traits, self._n) for rule in self._constraints)
 
     def explain(self, model_id: str, traits: Traits) -> Explanation:

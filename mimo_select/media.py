@@ -41,7 +41,9 @@ class MediaEstimate:
 # --- formulas ------------------------------------------------------------------------------
 
 
-def _resize(height: int, width: int, factor: int, min_pixels: int, max_pixels: int) -> tuple[int, int]:
+def _resize(
+    height: int, width: int, factor: int, min_pixels: int, max_pixels: int
+) -> tuple[int, int]:
     """Sides rounded to multiples of `factor`, scaled to stay within the pixel range."""
     h = max(factor, round(height / factor) * factor)
     w = max(factor, round(width / factor) * factor)
@@ -120,13 +122,17 @@ def _max_image(p: MediaTokens) -> int:
 # --- request parts -------------------------------------------------------------------------
 
 
-def part_tokens(part: Mapping[str, Any], where: str, params: MediaTokens | None = None) -> tuple[str, int, int | None]:
+def part_tokens(
+    part: Mapping[str, Any], where: str, params: MediaTokens | None = None
+) -> tuple[str, int, int | None]:
     """(kind, tokens, upper bound) for one non-text content part (OpenAI or Anthropic shape)."""
     estimate = estimate_part(part, where, params)
     return estimate.kind, estimate.tokens, estimate.upper
 
 
-def estimate_part(part: Mapping[str, Any], where: str, params: MediaTokens | None = None) -> MediaEstimate:
+def estimate_part(
+    part: Mapping[str, Any], where: str, params: MediaTokens | None = None
+) -> MediaEstimate:
     p = params or default_params()
     kind = part.get("type")
     if kind in ("image_url", "image"):
@@ -135,7 +141,9 @@ def estimate_part(part: Mapping[str, Any], where: str, params: MediaTokens | Non
             raise RequestError("the catalog documents no image token parameters", where=where)
         size = _image_size(source)
         if size is None:
-            return MediaEstimate("image", p.image.max_tokens, p.image.min_tokens, p.image.max_tokens, False)
+            return MediaEstimate(
+                "image", p.image.max_tokens, p.image.min_tokens, p.image.max_tokens, False
+            )
         n = image_tokens(size[0], size[1], p.image)
         return MediaEstimate("image", n, n, n, True)
     if kind == "input_audio":
@@ -158,7 +166,9 @@ def estimate_part(part: Mapping[str, Any], where: str, params: MediaTokens | Non
         if p is None or p.video is None:
             raise RequestError("the catalog documents no video token parameters", where=where)
         fps = part.get("fps")
-        if fps is not None and (isinstance(fps, bool) or not isinstance(fps, int | float) or fps <= 0):
+        if fps is not None and (
+            isinstance(fps, bool) or not isinstance(fps, int | float) or fps <= 0
+        ):
             raise RequestError(f"fps must be a positive number, got {fps!r}", where=f"{where}.fps")
         seconds = p.video.max_frames / (fps or p.video.default_fps)
         if p.video.max_seconds:
@@ -182,7 +192,7 @@ def _image_source(part: Mapping[str, Any], where: str) -> str:
     if not isinstance(source, Mapping):
         raise RequestError("an image block needs a `source` object", where=f"{where}.source")
     if source.get("type") == "base64" and isinstance(source.get("data"), str):
-        return "data:;base64," + source["data"][:_JPEG_SCAN_CHARS]
+        return "data:;base64," + str(source["data"][:_JPEG_SCAN_CHARS])
     if isinstance(source.get("url"), str):
         return str(source["url"])
     raise RequestError("an image source needs `data` or `url`", where=f"{where}.source")

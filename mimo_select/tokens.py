@@ -39,9 +39,12 @@ __all__ = ["TokenCount", "bound_chat", "bound_text", "count_chat", "count_text",
 LONG_RUN = 50_000
 # Unicode White_Space, as the Rust regex inside tiktoken sees `\s`.
 _WS = "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
-_LONG_RUNS = re.compile(
-    f"[{_WS}]{{{LONG_RUN},}}|[^\\W\\d_]{{{LONG_RUN},}}|[^\\w{_WS}]{{{LONG_RUN},}}"
-)
+# what ends a run of each kind: a non-space, a non-letter, a letter, digit or space
+_ENDS = {
+    "space": re.compile(f"[^{_WS}]"),
+    "letter": re.compile(r"[\W\d_]"),
+    "symbol": re.compile(f"[\\w{_WS}]"),
+}
 
 
 class TokenizerError(MimoSelectError):
@@ -107,7 +110,7 @@ _encoding: tiktoken.Encoding | None = None
 
 def encoding() -> tiktoken.Encoding:
     """The MiMo `tiktoken.Encoding`, built once per process from the bundled rank table."""
-    global _encoding
+    global _encoding  # noqa: PLW0603 - one encoding per process, built on first use
     if _encoding is None:
         with _lock:
             if _encoding is None:
@@ -153,7 +156,8 @@ def _parse_ranks(blob: bytes) -> dict[bytes, int]:
         numbers = array("I")
         numbers.frombytes(blob[offset : offset + 4 * n])
         offset += 4 * n
-        ranks.update(zip([tokens[i : i + length] for i in range(0, length * n, length)], numbers))
+        keys = [tokens[i : i + length] for i in range(0, length * n, length)]
+        ranks.update(zip(keys, numbers, strict=True))
     return ranks
 
 
@@ -194,8 +198,7 @@ def _count(text: str) -> tuple[int, int, int]:
         n = _encode_len(text)
         return n, n, n
     total = slack_down = slack_up = position = 0
-    for run in _LONG_RUNS.finditer(text):
-        start, end = run.span()
+    for start, end in _long_runs(text):
         if text[start] in _WS_SET:
             n, position = _whitespace_run(text, position, start, end)
             total += n
@@ -206,6 +209,43 @@ def _count(text: str) -> tuple[int, int, int]:
         slack_down, slack_up = slack_down + estimate - low, slack_up + high - estimate
     total += _encode_len(text[position:])
     return total, total - slack_down, total + slack_up
+
+
+def _run_kind(char: str) -> str | None:
+    if char in _WS_SET:
+        return "space"
+    if char.isalpha():
+        return "letter"
+    if char.isdigit() or char == "_" or char.isalnum():
+        return None  # digits are pieces of one character: no long piece to fear
+    return "symbol"
+
+
+def _long_runs(text: str) -> Iterable[tuple[int, int]]:
+    """(start, end) of every run of LONG_RUN+ whitespace, letter or symbol characters.
+
+    Such a run covers a whole window of LONG_RUN/2 characters aligned to a multiple of that
+    size, so each aligned window is probed once: in ordinary text a character of another kind
+    turns up within a few places and the probe costs next to nothing.
+    """
+    size, n = LONG_RUN // 2, len(text)
+    i = done = 0
+    while i + size <= n:
+        kind = _run_kind(text[i])
+        ends = _ENDS[kind] if kind else None
+        if ends is None or ends.search(text, i, i + size):
+            i += size
+            continue
+        start = i
+        for m in ends.finditer(text, max(done, i - size), i):
+            start = m.end()
+        stop = ends.search(text, i + size)
+        end = stop.start() if stop else n
+        if end - start >= LONG_RUN:
+            yield start, end
+            done = end
+        i = (end // size + 1) * size
+    return
 
 
 def _whitespace_run(text: str, position: int, start: int, end: int) -> tuple[int, int]:
@@ -243,7 +283,7 @@ def _whitespace_run(text: str, position: int, start: int, end: int) -> tuple[int
     return tokens, position
 
 
-def _estimate_run(run: str) -> tuple[int, int]:
+def _estimate_run(run: str) -> tuple[int, int, int]:
     """A run of 50,000+ letters or symbols is one BPE piece, and exact BPE over it is
     super-linear: estimate it in 4,096-character blocks. Its true count lies between its
     UTF-8 length over the longest token (128 bytes) and its UTF-8 length, give or take the one
@@ -251,7 +291,8 @@ def _estimate_run(run: str) -> tuple[int, int]:
     piece = encoding()._encode_single_piece
     estimate = sum(len(piece(run[i : i + 4096].encode())) for i in range(0, len(run), 4096))
     size = len(run.encode())
-    return estimate, max(0, -(-size // spec()["max_token_bytes"]) - 1), size + 1
+    longest: int = spec()["max_token_bytes"]
+    return estimate, max(0, -(-size // longest) - 1), size + 1
 
 
 _WS_SET = frozenset(" \t\n\x0b\x0c\r\x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000") | frozenset(
@@ -313,7 +354,54 @@ def bound_chat(
 ) -> TokenCount:
     """The same chat bounded by its UTF-8 size, without loading the tokenizer; its `refine`
     gives `count_chat`'s answer."""
+    if not tools:
+        quick = _quick_bound(messages, thinking)
+        if quick is not None:
+            return quick
     return _Chat(messages, tools, thinking).bound()
+
+
+def _quick_bound(messages: Any, thinking: bool | None) -> TokenCount | None:
+    """`_Chat.bound` for the common shape (plain string contents; system, developer, user and
+    assistant turns) without rendering anything; None for any other shape."""
+    if not isinstance(messages, list) or not messages:
+        return None
+    chat = spec()["chat"]
+    size = specials = 0
+    has_system = False
+    for i, m in enumerate(messages):
+        if type(m) is not dict:
+            return None
+        role, content = m.get("role"), m.get("content")
+        if type(content) is not str or role not in _QUICK_ROLES or len(m) > 2 + ("name" in m):
+            return None
+        if role in ("system", "developer") and i == 0:
+            has_system = True
+        rendered = 6 if role == "developer" else len(role)  # developer turns render as system
+        size += (len(content) if content.isascii() else len(content.encode())) + rendered + 1
+        specials += 2
+    if not has_system:
+        size += len(chat["default_system"]) + 7  # "system\n"
+        specials += 2
+    suffix = max(_bound_no_tokenizer(s) for s in chat["thinking_suffix"].values())
+    if thinking is not None:
+        suffix = _bound_no_tokenizer(chat["thinking_suffix"]["enabled" if thinking else "disabled"])
+    specials += 1  # <|im_start|> of the generation prompt
+    size += len("assistant\n")
+    longest = spec()["max_token_bytes"]
+    return TokenCount(
+        tokens=specials + size + suffix,
+        exact=False,
+        upper_bound=specials + size + suffix,
+        tokenizer=spec()["name"],
+        parts=(("text_bytes", size), ("template", specials + suffix)),
+        lower_bound=specials + max(len(messages) + (not has_system) + 1, -(-size // longest)),
+        notes=("bounded by UTF-8 length; not tokenized",),
+        refine=lambda: count_chat(messages, thinking=thinking),
+    )
+
+
+_QUICK_ROLES = frozenset(("system", "developer", "user", "assistant"))
 
 
 class _Chat:
@@ -353,14 +441,13 @@ class _Chat:
 
     def _render(self) -> None:
         t = self.template
-        msgs = list(self.messages)
         if not isinstance(self.messages, Sequence) or isinstance(self.messages, str | bytes):
             raise RequestError("expected a list of messages", where="$.messages")
+        msgs = list(self.messages)
         system = None
         if msgs and isinstance(msgs[0], Mapping) and msgs[0].get("role") in ("system", "developer"):
             system = msgs.pop(0)
-        head = t["turn_open"] + "system\n"
-        self._text(head)
+        self._text(t["turn_open"] + "system\n")
         if system is None:
             self._content_text(t["default_system"])
         else:
@@ -370,43 +457,46 @@ class _Chat:
             self._text(_render_tools(self.tools, t))
         self._text(t["turn_close"])
         offset = 1 if system is not None else 0
-        previous = None
+        roles: list[Any] = []
         for i, message in enumerate(msgs, offset):
-            where = f"$.messages[{i}]"
             if not isinstance(message, Mapping):
-                raise RequestError("a message must be an object", where=where)
-            role = message.get("role")
-            if not isinstance(role, str):
-                raise RequestError("a message needs a role", where=f"{where}.role")
-            if role == "tool":
-                if previous != "tool":
-                    self._text(t["tool_results_open"])
-                self._text("<tool_response>\n")
-                self._content(message.get("content"), f"{where}.content")
-                self._text("\n</tool_response>\n")
-                nxt = msgs[i - offset + 1] if i - offset + 1 < len(msgs) else None
-                if nxt is None or not isinstance(nxt, Mapping) or nxt.get("role") != "tool":
-                    self._text(t["turn_close"])
-            elif role == "assistant":
-                self._text(t["turn_open"] + "assistant\n")
-                reasoning = message.get("reasoning_content")
-                if isinstance(reasoning, str) and reasoning:
-                    self._text("<think>")
-                    self._content_text(reasoning)
-                    self._text("</think>")
-                self._content(message.get("content"), f"{where}.content")
-                calls = message.get("tool_calls") or message.get("function_call")
-                if calls:
-                    self.inexact.append("tool calls (template not calibrated)")
-                    self._text(_render_calls(calls, t, f"{where}.tool_calls"))
-                self._text(t["turn_close"])
-            else:
-                self._text(t["turn_open"] + ("system" if role == "developer" else role) + "\n")
-                self._content(message.get("content"), f"{where}.content")
-                self._text(t["turn_close"])
-            previous = role
+                raise RequestError("a message must be an object", where=f"$.messages[{i}]")
+            roles.append(message.get("role"))
+            if not isinstance(roles[-1], str):
+                raise RequestError("a message needs a role", where=f"$.messages[{i}].role")
+        for k, message in enumerate(msgs):
+            previous = roles[k - 1] if k else None
+            following = roles[k + 1] if k + 1 < len(roles) else None
+            self._turn(message, f"$.messages[{k + offset}]", previous, following)
         self._text(t["generation"])
         self._special(0)
+
+    def _turn(self, message: Mapping[str, Any], where: str, previous: Any, following: Any) -> None:
+        """One message in the template; consecutive tool results share one turn."""
+        t, role = self.template, message["role"]
+        if role == "tool":
+            if previous != "tool":
+                self._text(t["tool_results_open"])
+            head, tail = t["tool_result"].split("{content}")
+            self._text(head)
+            self._content(message.get("content"), f"{where}.content")
+            self._text(tail)
+            if following != "tool":
+                self._text(t["turn_close"])
+            return
+        self._text(t["turn_open"] + ("system" if role == "developer" else role) + "\n")
+        reasoning = message.get("reasoning_content")
+        if role == "assistant" and isinstance(reasoning, str) and reasoning:
+            head, tail = t["reasoning"].split("{reasoning}")
+            self._text(head)
+            self._content_text(reasoning)
+            self._text(tail)
+        self._content(message.get("content"), f"{where}.content")
+        calls = message.get("tool_calls") or message.get("function_call")
+        if role == "assistant" and calls:
+            self.inexact.append("tool calls (template not calibrated)")
+            self._text(_render_calls(calls, t, f"{where}.tool_calls"))
+        self._text(t["turn_close"])
 
     def _content_text(self, text: str) -> None:
         # tokenized as it stands, with the template text around it up to the next special
@@ -470,7 +560,9 @@ class _Chat:
         media_tokens, media_lower, media_upper, media_parts = self._media_totals()
         fixed = self.specials
         tokens = text + fixed + high_suffix + media_tokens
-        exact = not (text_low != text_high or self.inexact or self.media or low_suffix != high_suffix)
+        exact = not (
+            text_low != text_high or self.inexact or self.media or low_suffix != high_suffix
+        )
         upper = None if media_upper is None else text_high + fixed + high_suffix + media_upper
         if self.inexact and upper is not None:  # the rendering may differ: bound by bytes
             upper = max(upper, self._bytes() + fixed + high_suffix + (media_upper or 0))
@@ -495,7 +587,11 @@ class _Chat:
     def bound(self) -> TokenCount:
         if self.media:  # media need their formulas: count exactly instead of bounding
             return self.count()
-        suffix_bytes = max(_bound_no_tokenizer(s) for s in self.template["thinking_suffix"].values())
+        suffixes = self.template["thinking_suffix"]
+        if self.thinking is None:
+            suffix_bytes = max(_bound_no_tokenizer(s) for s in suffixes.values())
+        else:
+            suffix_bytes = _bound_no_tokenizer(suffixes["enabled" if self.thinking else "disabled"])
         longest = spec()["max_token_bytes"]
         size = self._bytes()
         nonempty = sum(1 for s in self.segments if s)
@@ -525,8 +621,10 @@ def _render_tools(tools: Sequence[Mapping[str, Any]], t: Mapping[str, Any]) -> s
         fn = tool.get("function", tool) if isinstance(tool, Mapping) else {}
         if not isinstance(fn, Mapping):
             fn = {}
-        params = fn.get("parameters") if isinstance(fn.get("parameters"), Mapping) else {}
-        props = params.get("properties") if isinstance(params.get("properties"), Mapping) else {}
+        params: Any = fn.get("parameters")
+        params = params if isinstance(params, Mapping) else {}
+        props: Any = params.get("properties")
+        props = props if isinstance(props, Mapping) else {}
         rendered_params = "".join(
             t["tool_parameter"].format(
                 name=name,

@@ -38,6 +38,8 @@ def _vocabulary() -> dict[str, frozenset[str]]:
 
 
 def _names(field: str, values: Iterable[Any]) -> frozenset[str]:
+    if type(values) is frozenset and all(type(v) is str for v in values):
+        return values
     if isinstance(values, str):  # "text" would otherwise become {"t", "e", "x"}
         values = values.split(",") if "," in values else [values]
     try:
@@ -50,16 +52,16 @@ def _names(field: str, values: Iterable[Any]) -> frozenset[str]:
     return out
 
 
-def _one_of(field: str, value: str, allowed: Iterable[str]) -> None:
-    allowed = sorted(allowed)
-    if value not in allowed:
-        hint = did_you_mean(str(value), allowed)
-        raise TraitsError(
-            f"unknown value {value!r}"
-            + (f" ({hint})" if hint else "")
-            + f"; allowed: {', '.join(allowed)}",
-            where=field,
-        )
+def _one_of(field: str, value: str, allowed: frozenset[str]) -> None:
+    if value in allowed:
+        return
+    hint = did_you_mean(str(value), allowed)
+    raise TraitsError(
+        f"unknown value {value!r}"
+        + (f" ({hint})" if hint else "")
+        + f"; allowed: {', '.join(sorted(allowed))}",
+        where=field,
+    )
 
 
 def _count(field: str, value: Any) -> int | None:
@@ -98,13 +100,13 @@ class Traits:
     messages: InitVar[Sequence[Mapping[str, Any]] | None] = None
 
     def __post_init__(
-        self, prompt: str | None = None, messages: Sequence[Mapping[str, Any]] | None = None
+        self, prompt: str | None, messages: Sequence[Mapping[str, Any]] | None
     ) -> None:
         vocab = _vocabulary()
         put = object.__setattr__
         for name in ("input_modalities", "features"):
             values = _names(name, getattr(self, name))
-            for v in values:
+            for v in sorted(values - vocab[name]):
                 _one_of(name, v, vocab[name])
             put(self, name, values)
         if not self.input_modalities:
@@ -169,6 +171,17 @@ class Traits:
 
         return replace(self, tokens=count, input_tokens=None, input_tokens_max=None)
 
+    def at_input(self, tokens: int) -> Traits:
+        """A copy with `input_tokens` fixed at one end of its interval, for evaluating rules
+        there. Skips validation: every other field is already checked."""
+        probe = object.__new__(Traits)
+        for name in _FIELDS:
+            object.__setattr__(probe, name, getattr(self, name))
+        object.__setattr__(probe, "input_tokens", tokens)
+        object.__setattr__(probe, "input_tokens_max", None)
+        object.__setattr__(probe, "tokens", None)
+        return probe
+
     @property
     def exact_tokens(self) -> bool:
         return self.input_tokens_max is None
@@ -221,3 +234,6 @@ def _bound(
         return bound_chat(messages, thinking=True if thinking else None)
     except RequestError as exc:
         raise TraitsError(exc.message, where=exc.where or "messages") from None
+
+
+_FIELDS = tuple(f.name for f in fields(Traits))

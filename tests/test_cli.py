@@ -179,3 +179,41 @@ def test_validate_reports_rule_errors_with_the_catalog_ok(cli: RunCli) -> None:
     assert code == 2
     assert out == "data/models.yaml: ok (9 models, 6 guide rows)\n"
     assert "rule 'guid' is not defined by an earlier file (did you mean 'guide'?)" in err
+
+
+def test_tokens_counts_text_and_chat_files(cli: RunCli, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "p.txt").write_text("hello world\n")
+    body = {"messages": [{"role": "user", "content": "hi"}], "thinking": {"type": "disabled"}}
+    (tmp_path / "b.json").write_text(json.dumps(body))
+    code, out, err = cli("tokens", str(tmp_path / "p.txt"), str(tmp_path / "b.json"), "--json")
+    assert (code, err) == (0, "")
+    doc = json.loads(out)
+    assert [f["exact"] for f in doc["files"]] == [True, True]
+    assert doc["total"] == sum(f["tokens"] for f in doc["files"])
+    code, out, _ = cli("tokens", str(tmp_path / "p.txt"))
+    assert out == f"{tmp_path / 'p.txt'}: 3 tokens\n"
+
+
+def test_tokens_reports_unreadable_files_and_counts_the_rest(cli: RunCli, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "ok.txt").write_text("hello")
+    (tmp_path / "bad.json").write_text("{nope")
+    (tmp_path / "bin.txt").write_bytes(b"\xff\xfe\x00")
+    code, out, err = cli(
+        "tokens", str(tmp_path / "ok.txt"), str(tmp_path / "bad.json"), str(tmp_path / "bin.txt")
+    )
+    assert code == 2
+    assert out.startswith(f"{tmp_path / 'ok.txt'}: 1 tokens")
+    assert "bad.json: not valid JSON" in err
+    assert "bin.txt: not UTF-8 text (byte 0)" in err
+
+
+def test_recommend_with_a_prompt_file(cli: RunCli, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    prompt = tmp_path / "long.txt"
+    prompt.write_text(
+        "lorem ipsum dolor sit amet " * 12_000
+    )  # ~ 72K tokens: a straddle for TTS only
+    code, out, _ = cli("recommend", "--prompt-file", str(prompt), "--json")
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["model"] == "mimo-v2-flash"
+    assert doc["tokens"]["tokenizer"] == "mimo-qwen2-bpe"

@@ -1,0 +1,310 @@
+"""MiMo token counts: calibration, template pieces, bounds, pathological input, the tokenizer."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mimo_select import tokens
+from mimo_select.errors import RequestError
+from mimo_select.tokens import TokenCount, bound_chat, bound_text, count_chat, count_text
+
+from .conftest import ROOT, SHARED
+
+CALIBRATION = sorted((SHARED / "calibration").glob("*.json")) if SHARED.is_dir() else []
+
+
+@pytest.mark.skipif(not CALIBRATION, reason="../shared/calibration is not present")
+@pytest.mark.parametrize("case", CALIBRATION, ids=lambda p: p.stem)
+def test_calibration_cases_match_the_billed_prompt_tokens(case: Path) -> None:
+    data = json.loads(case.read_text())
+    body = data["request"]
+    thinking = body.get("thinking", {}).get("type")
+    count = count_chat(
+        body["messages"],
+        tools=body.get("tools"),
+        thinking=None if thinking is None else thinking == "enabled",
+    )
+    assert count.tokens == data["usage"]["prompt_tokens"]
+    assert count.exact
+    assert count.upper_bound == count.tokens
+
+
+SYSTEM = {"role": "system", "content": "Be brief."}
+USER = {"role": "user", "content": "please introduce yourself"}
+
+
+def _render(messages: list[dict[str, Any]], **kw: Any) -> str:
+    """The chat as the tokenizer sees it, special tokens written out."""
+    chat = tokens._Chat(messages, kw.get("tools"), kw.get("thinking"))
+    return f"segments={chat.segments} specials={chat.specials}"
+
+
+def test_template_turns_have_no_newline_between_them() -> None:
+    enc = tokens.encoding()
+    text = (
+        "<|im_start|>system\nBe brief.<|im_end|><|im_start|>user\nplease introduce yourself"
+        "<|im_end|><|im_start|>assistant\n<think></think>"
+    )
+    expected = len(enc.encode(text, allowed_special="all"))
+    assert count_chat([SYSTEM, USER], thinking=False).tokens == expected
+
+
+def test_thinking_changes_the_suffix_and_unset_thinking_is_an_interval() -> None:
+    off = count_chat([SYSTEM, USER], thinking=False)
+    on = count_chat([SYSTEM, USER], thinking=True)
+    unset = count_chat([SYSTEM, USER])
+    assert off.tokens - on.tokens == 2  # <think></think> are two special tokens
+    assert (on.exact, off.exact, unset.exact) == (True, True, False)
+    assert (unset.lower_bound, unset.upper_bound) == (on.tokens, off.tokens)
+
+
+def test_default_system_prompt_when_none_is_given() -> None:
+    enc = tokens.encoding()
+    default = tokens.spec()["chat"]["default_system"]
+    with_default = count_chat([USER], thinking=True).tokens
+    explicit = count_chat([{"role": "system", "content": default}, USER], thinking=True).tokens
+    assert with_default == explicit
+    assert with_default > len(enc.encode(default))
+
+
+def test_tool_results_share_one_turn_and_reasoning_is_kept() -> None:
+    enc = tokens.encoding()
+    messages = [
+        SYSTEM,
+        USER,
+        {"role": "assistant", "content": "ok", "reasoning_content": "hmm"},
+        {"role": "tool", "content": "a"},
+        {"role": "tool", "content": "b"},
+    ]
+    text = (
+        "<|im_start|>system\nBe brief.<|im_end|><|im_start|>user\nplease introduce yourself"
+        "<|im_end|><|im_start|>assistant\n<think>hmm</think>ok<|im_end|><|im_start|>tool\n"
+        "<tool_response>\na\n</tool_response>\n<tool_response>\nb\n</tool_response>\n<|im_end|>"
+        "<|im_start|>assistant\n"
+    )
+    count = count_chat(messages, thinking=True)
+    assert count.tokens == len(enc.encode(text, allowed_special="all"))
+    assert count.exact
+
+
+def test_tools_and_tool_calls_count_but_are_marked_inexact() -> None:
+    tool = {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Weather for a city.",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+        },
+    }
+    plain = count_chat([SYSTEM, USER], thinking=False)
+    with_tools = count_chat([SYSTEM, USER], tools=[tool], thinking=False)
+    assert with_tools.tokens > plain.tokens + 100  # the tool block carries fixed instructions
+    assert not with_tools.exact
+    assert with_tools.upper_bound is not None
+    assert with_tools.upper_bound >= with_tools.tokens
+    call = {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [{"function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}],
+    }
+    assert not count_chat([SYSTEM, USER, call], thinking=False).exact
+
+
+def test_content_parts_text_is_counted_like_plain_content() -> None:
+    parts = {"role": "user", "content": [{"type": "text", "text": "please introduce yourself"}]}
+    assert count_chat([SYSTEM, parts], thinking=False) == count_chat([SYSTEM, USER], thinking=False)
+
+
+@pytest.mark.parametrize(
+    ("messages", "where"),
+    [
+        ([{"content": "x"}], "$.messages[0].role"),
+        ([SYSTEM, {"role": "user", "content": 5}], "$.messages[1].content"),
+        (
+            [SYSTEM, {"role": "user", "content": [{"type": "frobnicate"}]}],
+            "$.messages[1].content[0].type",
+        ),
+        (
+            [SYSTEM, {"role": "user", "content": [{"type": "text", "text": 3}]}],
+            "$.messages[1].content[0].text",
+        ),
+        (["hello"], "$.messages[0]"),
+    ],
+)
+def test_malformed_messages_name_the_json_path(messages: list[Any], where: str) -> None:
+    with pytest.raises(RequestError) as info:
+        count_chat(messages)
+    assert info.value.where == where
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=400))
+def test_byte_bound_is_never_below_the_exact_count(text: str) -> None:
+    exact = count_text(text).tokens
+    bound = bound_text(text)
+    assert bound.lower_bound <= exact <= bound.upper_bound
+    messages = [{"role": "user", "content": text}]
+    chat = bound_chat(messages)
+    counted = count_chat(messages)
+    assert chat.lower_bound <= counted.lower_bound
+    assert counted.upper_bound is not None
+    assert chat.upper_bound is not None
+    assert counted.upper_bound <= chat.upper_bound
+
+
+_WS = st.sampled_from([" ", "\t", "\n", "\r", "\u3000", "\xa0"])
+_OTHER = st.sampled_from(["a", "b", "Z", "1", "!", ".", "é", "中", "'s", "_", "ab1"])
+
+
+@contextmanager
+def _short_long_runs() -> Iterator[None]:
+    """Make every whitespace run of 8+ characters take the long-run path."""
+    saved = tokens.LONG_RUN
+    tokens.LONG_RUN = 8
+    try:
+        yield
+    finally:
+        tokens.LONG_RUN = saved
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    pieces=st.lists(
+        st.one_of(st.lists(_WS, min_size=1, max_size=40).map("".join), _OTHER), max_size=40
+    )
+)
+def test_long_whitespace_runs_are_counted_exactly(pieces: list[str]) -> None:
+    text = "".join(pieces)
+    expected = len(tokens.encoding().encode_ordinary(text))
+    with _short_long_runs():
+        n, low, high = tokens._count(text)
+    if any(len(p) >= 8 and not p.isspace() for p in re.findall(r"[^\W\d_]+|[^\w\s]+", text)):
+        assert low <= expected <= high  # a long letter or symbol run: estimated, bounded
+    else:
+        assert (n, low, high) == (expected, expected, expected)
+
+
+def test_pathological_inputs_neither_crash_nor_lie() -> None:
+    tabs = count_text("\t" * 1_000_000)  # tiktoken's own regex overflows here
+    assert tabs.exact
+    spaces = count_text(" " * 999_999 + "x")
+    assert spaces.exact
+    one_letter = count_text("a" * 3_000_000)  # super-linear as one BPE piece: estimated
+    assert not one_letter.exact
+    assert one_letter.lower_bound <= one_letter.tokens <= one_letter.upper_bound  # type: ignore[operator]
+    assert one_letter.upper_bound == 3_000_001
+    assert "estimated" in one_letter.notes[0]
+
+
+def test_special_token_text_counts_as_special_tokens() -> None:
+    assert tokens.count_tokens("<|im_start|>") == 1
+    assert tokens.count_tokens("<think></think>") == 2
+    assert tokens.count_tokens("a < b") == len(tokens.encoding().encode_ordinary("a < b"))
+
+
+def test_shipped_rank_table_is_built_from_the_pinned_source() -> None:
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        import build_tokenizer
+    finally:
+        sys.path.pop(0)
+    source = ROOT / "tokenizer" / "qwen.tiktoken"
+    import hashlib
+
+    assert hashlib.sha256(source.read_bytes()).hexdigest() == tokens.spec()["source"]["sha256"]
+    shipped = (ROOT / "data" / "tokenizer" / "qwen-ranks.bin").read_bytes()
+    assert build_tokenizer.build(build_tokenizer.read_source(source)) == shipped
+    assert tokens._parse_ranks(shipped) == build_tokenizer.read_source(source)
+
+
+def test_a_tampered_rank_table_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    bad = dict(tokens.spec(), ranks_sha256="0" * 64)
+    monkeypatch.setattr(tokens, "spec", lambda: bad)
+    with pytest.raises(tokens.TokenizerError, match="is not the pinned"):
+        tokens._build_encoding()
+
+
+def test_the_tokenizer_loads_once_across_threads() -> None:
+    seen: list[int] = []
+    threads = [
+        threading.Thread(target=lambda: seen.append(id(tokens.encoding()))) for _ in range(8)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(seen)) == 1
+
+
+def test_a_10kb_chat_routes_without_loading_the_tokenizer() -> None:
+    code = (
+        "import sys\n"
+        "from mimo_select import Selector, Traits\n"
+        "msgs = [{'role': 'user', 'content': 'hello world ' * 850}]\n"
+        "d = Selector.default().select(Traits(messages=msgs))\n"
+        "assert d.model == 'mimo-v2-flash', d.model\n"
+        "assert not d.traits.tokens.exact\n"
+        "print('tiktoken' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_a_count_near_a_limit_is_refined_by_tokenizing() -> None:
+    from mimo_select import Selector, Traits
+
+    text = "word " * 2000  # about 2,000 tokens; its byte bound (10,000+) straddles TTS's 8K window
+    d = Selector.default().select(
+        Traits(messages=[{"role": "user", "content": text}], output_modality="speech")
+    )
+    assert d.model == "mimo-v2.5-tts"
+    assert d.traits.tokens is not None
+    assert d.traits.tokens.exact is False  # thinking unset: a two-token interval
+    assert d.traits.tokens.upper_bound is not None
+    assert d.traits.tokens.upper_bound < 8192
+    assert d.to_json()["tokens"]["tokenizer"] == "mimo-qwen2-bpe"
+
+
+def test_token_count_json() -> None:
+    count = TokenCount(10, True, 10, "t", (("text", 10),))
+    assert count.to_json() == {
+        "input": 10,
+        "exact": True,
+        "upper_bound": 10,
+        "tokenizer": "t",
+        "parts": {"text": 10},
+    }
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {
+                "role": st.sampled_from(["system", "user", "assistant", "developer"]),
+                "content": st.text(max_size=60),
+            }
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+    st.sampled_from([None, True, False]),
+)
+def test_the_quick_bound_equals_the_rendered_bound(
+    messages: list[dict[str, str]], thinking: bool | None
+) -> None:
+    quick = tokens._quick_bound(messages, thinking)
+    assert quick is not None
+    assert quick == tokens._Chat(messages, None, thinking).bound()
