@@ -43,6 +43,16 @@ class SuggestionOut(_Strict):
     changes: list[str] = Field(description="Changes to the request that make this model fit.")
 
 
+class TokensOut(_Strict):
+    input: int = Field(description="The input count (exact when `exact`).")
+    exact: bool
+    upper_bound: int | None = Field(description="Null where no bound is known.")
+    tokenizer: str
+    lower_bound: int | None = Field(default=None, description="Present when not exact.")
+    parts: dict[str, int] = Field(description="Where the tokens come from.")
+    notes: list[str] | None = None
+
+
 class DecisionOut(_Strict):
     """mimo-select's answer for one request."""
 
@@ -52,6 +62,9 @@ class DecisionOut(_Strict):
     ranked: list[CandidateOut] = Field(description="Every eligible model, best first.")
     rejected: list[RejectionOut] = Field(description="Every ineligible model, in catalog order.")
     traits: dict[str, Any] = Field(description="The request traits the decision is for.")
+    tokens: TokensOut | None = Field(
+        default=None, description="Present when the input was counted from text or messages."
+    )
     suggestions: list[SuggestionOut] | None = Field(
         default=None, description="Present when nothing fits: what would make a model fit."
     )

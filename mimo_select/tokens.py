@@ -453,6 +453,8 @@ class _Chat:
         else:
             self._content(system.get("content"), "$.messages[0].content")
         if self.tools:
+            if not isinstance(self.tools, list):
+                raise RequestError("tools must be a list", where="$.tools")
             self.inexact.append("tool definitions (template not calibrated)")
             self._text(_render_tools(self.tools, t))
         self._text(t["turn_close"])

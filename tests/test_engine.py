@@ -133,7 +133,13 @@ def test_nothing_eligible_is_a_decision_with_suggestions(selector: Selector) -> 
 
 def test_decision_json_matches_its_published_schema(selector: Selector) -> None:
     validator = Draft202012Validator(decision_schema())
-    for traits in (Traits(), Traits(input_tokens=3_000_000), Traits(voice="clone", expected_rpm=7)):
+    chat = [{"role": "user", "content": "hi " * 5000}]
+    for traits in (
+        Traits(),
+        Traits(input_tokens=3_000_000),
+        Traits(voice="clone", expected_rpm=7),
+        Traits(messages=chat, voice="preset"),
+    ):
         doc = json.loads(json.dumps(selector.select(traits).to_json()))
         validator.validate(doc)
         assert set(doc) >= {"model", "ranked", "rejected", "traits"}

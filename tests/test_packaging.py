@@ -43,9 +43,15 @@ def test_wheel_ships_data_rules_and_types(wheel: Path) -> None:
     for expected in (
         "mimo_select/data/models.yaml",
         "mimo_select/data/catalog.schema.json",
+        "mimo_select/data/tokenizer/mimo.json",
+        "mimo_select/data/tokenizer/qwen-ranks.bin",
+        "mimo_select/rules/default.yaml",
+        "mimo_select/rules/rules.schema.json",
         "mimo_select/py.typed",
     ):
         assert expected in names
+    assert any(n.endswith(".dist-info/licenses/NOTICE") for n in names)
+    assert not any(n.endswith("qwen.tiktoken") for n in names)  # the source stays in the repo
 
 
 def test_installed_wheel_runs_from_root(wheel: Path, tmp_path: Path) -> None:
@@ -75,6 +81,13 @@ def test_installed_wheel_runs_from_root(wheel: Path, tmp_path: Path) -> None:
         text=True,
     )
     assert len(json.loads(result.stdout)) == 9
+    prompt = tmp_path / "p.txt"
+    prompt.write_text("hello world\n")
+    counted = subprocess.run(
+        [str(venv / "bin" / "mimo-select"), "tokens", str(prompt)],
+        cwd="/", env=env, check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    assert counted.stdout == f"{prompt}: 3 tokens\n"
     where = subprocess.run(
         [str(python), "-c", "import mimo_select; print(mimo_select.__file__)"],
         cwd="/",

@@ -308,3 +308,57 @@ def test_the_quick_bound_equals_the_rendered_bound(
     quick = tokens._quick_bound(messages, thinking)
     assert quick is not None
     assert quick == tokens._Chat(messages, None, thinking).bound()
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "role",
+                    "content",
+                    "type",
+                    "text",
+                    "image_url",
+                    "url",
+                    "tool_calls",
+                    "function",
+                    "name",
+                    "arguments",
+                    "input_audio",
+                    "data",
+                    "fps",
+                    "video_url",
+                    "source",
+                    "reasoning_content",
+                    "parameters",
+                    "properties",
+                ]
+            ),
+            children,
+            max_size=5,
+        )
+    ),  # fmt: skip
+    max_leaves=20,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.one_of(
+        _JSON,
+        st.lists(st.fixed_dictionaries({"role": st.just("user")}, optional={"content": _JSON})),
+    ),
+    st.one_of(st.none(), _JSON),
+    st.sampled_from([None, True, False]),
+)
+def test_only_request_errors_escape_counting(messages: Any, tools: Any, thinking: Any) -> None:
+    for fn in (count_chat, bound_chat):
+        try:
+            count = fn(messages, tools=tools, thinking=thinking)
+        except RequestError:
+            continue
+        assert count.tokens >= 0
+        assert count.upper_bound is None or count.upper_bound >= count.tokens
