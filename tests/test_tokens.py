@@ -340,7 +340,7 @@ _JSON = st.recursive(
             children,
             max_size=5,
         )
-    ),  # fmt: skip
+    ),
     max_leaves=20,
 )
 
