@@ -53,6 +53,11 @@ class TokensOut(_Strict):
     notes: list[str] | None = None
 
 
+class RequestedOut(_Strict):
+    model: str
+    fits: bool
+
+
 class DecisionOut(_Strict):
     """mimo-select's answer for one request."""
 
@@ -62,6 +67,9 @@ class DecisionOut(_Strict):
     ranked: list[CandidateOut] = Field(description="Every eligible model, best first.")
     rejected: list[RejectionOut] = Field(description="Every ineligible model, in catalog order.")
     traits: dict[str, Any] = Field(description="The request traits the decision is for.")
+    requested: RequestedOut | None = Field(
+        default=None, description="Present when the body named a model: whether it fits."
+    )
     tokens: TokensOut | None = Field(
         default=None, description="Present when the input was counted from text or messages."
     )

@@ -368,13 +368,13 @@ def _lift(
         values = [g(t) for g in getters]
         if strict and any(v is None for v in values):
             return None
-        cols = []
+        cols: list[Any] = []
         for v, per in zip(values, flags, strict=True):
-            if per and v is not None:
+            if per and isinstance(v, list | tuple):
                 cols.append(v)
-            elif per and strict:  # a per-model operand where nothing applies
+            elif per and v is None and strict:  # a per-model operand where nothing applies
                 return None
-            else:
+            else:  # a constant, or a per-model operand that is the same for every model
                 cols.append(repeat(v, n))
         return [elem(*row) for row in zip(*cols, strict=True)]
 

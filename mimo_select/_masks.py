@@ -116,7 +116,9 @@ def _per_model(node: Node, n: int, full: int) -> MaskFn:
 
     def fallback(t: Any) -> Pair:
         values = evaluate(t)
-        return (0, 0) if values is None else _column_pair(values)
+        if isinstance(values, list | tuple):
+            return _column_pair(values)
+        return _scalar_pair(values, full)  # the same answer for every model
 
     return fallback
 

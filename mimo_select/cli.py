@@ -75,6 +75,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", metavar="MODEL", help="the model id to explain")
     p.set_defaults(run=_cmd_explain)
 
+    p = sub.add_parser(
+        "route", parents=[common], help="decide for an OpenAI- or Anthropic-compatible body"
+    )
+    p.add_argument("body", metavar="BODY.json", help="the request body; - reads stdin")
+    p.add_argument("--api", choices=["auto", "openai", "anthropic"], default="auto")
+    p.add_argument(
+        "--rules", metavar="PATH", action="append", default=[],
+        help="a rules file layered over the defaults (repeatable)",
+    )  # fmt: skip
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--json", action="store_true", help="print the decision as JSON")
+    g.add_argument("--apply", action="store_true", help="print the body with its model set")
+    p.set_defaults(run=_cmd_route)
+
     p = sub.add_parser("tokens", parents=[common], help="count MiMo tokens in files")
     p.add_argument("paths", nargs="+", metavar="FILE", help="files to count; - reads stdin")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -409,3 +423,28 @@ def _cmd_tokens(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if len(files) > 1:
             out.write(f"total: {total:,} tokens in {len(files)} files\n")
     return EXIT_ERROR if failed else EXIT_OK
+
+
+def _cmd_route(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from ._render import render_decision
+
+    text = _read_text(args.body)
+    try:
+        body = json.loads(text)
+    except ValueError as exc:
+        raise UsageError(f"{args.body}: not valid JSON ({exc})") from None
+    decision = _selector(args).route(body, api=args.api)
+    fits = decision.model is not None and decision.requested_fits is not False
+    if args.apply:
+        if decision.model is None:
+            err.write("no eligible model; nothing to apply\n")
+            return EXIT_VIOLATION
+        _print_json(decision.apply(body), out)
+    elif args.json:
+        _print_json(decision.to_json(), out)
+    else:
+        if decision.requested is not None:
+            verdict = "fits" if decision.requested_fits else "does not fit"
+            out.write(f"Requested: {decision.requested} ({verdict})\n")
+        out.write(render_decision(decision, _text.Style(_text.use_colour(out))))
+    return EXIT_OK if fits else EXIT_VIOLATION

@@ -8,7 +8,7 @@ texts of reasons and violations are built when first read, not on the routing pa
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache, cached_property
 from pathlib import Path
@@ -17,14 +17,21 @@ from typing import TYPE_CHECKING, Any
 from ._expr import CONST, Node
 from ._masks import bits_table, compile_mask
 from .catalog import Catalog, load_catalog
-from .errors import TraitsError, UnknownModelError
+from .errors import MimoSelectError, TraitsError, UnknownModelError
 from .rules import CompiledRules, Constraint, Preference, compile_rules, load_rules
 from .traits import Traits
 
 if TYPE_CHECKING:
     from .tokens import TokenCount
 
-__all__ = ["Candidate", "Decision", "Explanation", "Reason", "Rejection", "Selector", "Violation"]
+__all__ = [
+    "Candidate", "Decision", "Explanation", "NoEligibleModelError", "Reason", "Rejection",
+    "Selector", "Violation",
+]  # fmt: skip
+
+
+class NoEligibleModelError(MimoSelectError):
+    """A decision without a model was asked to rewrite a body."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,21 +93,41 @@ class Decision:
         order: list[int],
         scores: list[float],
         *,
-        hits: list[tuple[Constraint, int, Traits, bool]],
+        hits: list[tuple[Constraint, int]],
+        maybe: list[tuple[Constraint, int]] | None = None,
         scored: Traits | None = None,
+        requested: str | None = None,
     ) -> None:
         ids = selector.catalog.ids
+        self.requested = requested
+        self.requested_fits: bool | None = None
+        if requested is not None:  # validate the body's own model: first if it fits
+            index = ids.index(requested)
+            self.requested_fits = index in order
+            if self.requested_fits:
+                order = [index, *(i for i in order if i != index)]
         self._selector = selector
         self.traits = traits
         self.model: str | None = ids[order[0]] if order else None
-        self.fallbacks: tuple[str, ...] = tuple(ids[i] for i in order[1:])
+        self.fallbacks: tuple[str, ...] = tuple(map(ids.__getitem__, order[1:]))
         self._order = order
         self._scores = scores
-        self._hits = hits
+        self._hits = hits  # (rule, mask of models it surely rejects), at `traits`
+        self._maybe = maybe or []  # (rule, mask) it may reject, at the count's upper bound
         self._scored = scored or traits  # the traits the scores were computed for
 
     def __repr__(self) -> str:
         return f"<Decision model={self.model!r} fallbacks={list(self.fallbacks)}>"
+
+    def apply(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """A new body with `model` set to the choice. The original is not changed and nothing
+        in it is copied: the new body shares its messages and payloads."""
+        if self.model is None:
+            raise NoEligibleModelError(
+                "no model is eligible for this request; see the decision's rejections",
+                where="$.model",
+            )
+        return {**body, "model": self.model}
 
     @property
     def ok(self) -> bool:
@@ -124,11 +151,13 @@ class Decision:
         """Every ineligible model, in catalog order, with the limits it violates."""
         per_model: dict[int, list[Violation]] = {}
         bits = self._selector._bits
-        for rule, mask, traits, certain in self._hits:
-            for i in bits[mask]:
-                per_model.setdefault(i, []).append(
-                    self._selector._violation(rule, traits, i, certain)
-                )
+        for hits, traits, certain in ((self._hits, self.traits, True),
+                                      (self._maybe, self._scored, False)):  # fmt: skip
+            for rule, mask in hits:
+                for i in bits[mask]:
+                    per_model.setdefault(i, []).append(
+                        self._selector._violation(rule, traits, i, certain)
+                    )
         ids = self._selector.catalog.ids
         return tuple(Rejection(ids[i], tuple(per_model[i])) for i in sorted(per_model))
 
@@ -171,6 +200,8 @@ class Decision:
         }
         if self.traits.tokens is not None:
             out["tokens"] = self.traits.tokens.to_json()
+        if self.requested is not None:
+            out["requested"] = {"model": self.requested, "fits": self.requested_fits}
         if self.model is None:
             out["suggestions"] = [
                 {"model": model, "changes": list(changes)} for model, changes in self.suggestions
@@ -240,7 +271,10 @@ class Selector:
         )
         base = [0.0] * self._n
         scorers = []
+        dynamic: list[Preference] = []
         for pref in rules.preferences:
+            if pref.weight == 0:  # a note for the reasons: it cannot move a score
+                continue
             when, fixed = compile_mask(pref.when, self._n)
             score = pref.score or Node(CONST, 1.0, "number")
             if fixed is not None and not score.varies:  # fixed by the catalog: summed once
@@ -248,8 +282,16 @@ class Selector:
                     base[i] += points
                 continue
             scorers.append((pref.weight, when, score.getter()))
+            dynamic.append(pref)
         self._base_scores = tuple(base)
         self._scorers = tuple(scorers)
+        token_rules = {p.id for p in rules.preferences if p.uses_tokens}
+        token_rules |= {c.id for c in rules.constraints if c.uses_tokens}
+        self._token_checks = tuple(c for c in self._checks if c[0].id in token_rules)
+        self._token_scorers = tuple(s for s, pref in zip(scorers, dynamic, strict=True)
+                                    if pref.id in token_rules)  # fmt: skip
+        self._fixed_scorers = tuple(s for s, pref in zip(scorers, dynamic, strict=True)
+                                    if pref.id not in token_rules)  # fmt: skip
 
     @classmethod
     def default(cls) -> Selector:
@@ -273,7 +315,19 @@ class Selector:
 
     # --- the three levels of answer ------------------------------------------------------
 
-    def select(self, traits: Traits) -> Decision:
+    def route(self, body: Mapping[str, Any], *, api: str = "auto") -> Decision:
+        """Decide for an OpenAI- or Anthropic-compatible request body.
+
+        A concrete `model` in the body is validated: it comes first when it fits, and the
+        decision says whether it does (`requested_fits`) and which model would otherwise.
+        `auto` or no model means choose. Raises only `MimoSelectError` subclasses.
+        """
+        from .requests import read_request
+
+        request = read_request(body, self.catalog, api=api)
+        return self.select(request.traits, model=request.model)
+
+    def select(self, traits: Traits, *, model: str | None = None) -> Decision:
         """Rank every eligible model for `traits`; never raises for "nothing fits".
 
         With an inexact input count (an interval), limits are checked at both ends: a model
@@ -283,22 +337,24 @@ class Selector:
         refined (a byte bound over text), the text is tokenized and the decision made again.
         """
         self._check(traits)
-        if traits.input_tokens_max is not None:
-            return self._select_interval(traits)
-        hits = self._hits(traits)
+        if model is not None:
+            self._index(model)
+        if traits.input_tokens_max is not None and not self._settled(traits):
+            return self._select_interval(traits, model)
+        hits = self._hits(traits, self._checks)
         rejected = 0
         for _, mask in hits:
             rejected |= mask
-        scores = self._scores(traits)
+        scores = self._scores(traits, self._scorers, self._base_scores)
         order = list(self._bits[self._full & ~rejected])
         order.sort(key=lambda i: -scores[i])  # stable: ties keep catalog order
-        return Decision(self, traits, order, scores, hits=[(r, m, traits, True) for r, m in hits])
+        return Decision(self, traits, order, scores, hits=hits, requested=model)
 
-    def _hits(self, traits: Traits) -> list[tuple[Constraint, int]]:
-        """(rule, mask of the models it rejects) for every rule that rejects any."""
+    def _hits(self, traits: Traits, checks: Any) -> list[tuple[Constraint, int]]:
+        """(rule, mask of the models it rejects) for every rule in `checks` that rejects any."""
         full = self._full
         hits = []
-        for rule, guard, check in self._checks:
+        for rule, guard, check in checks:
             applies = guard(traits)[0] if guard is not None else full
             if applies:
                 bad = check(traits)[1] & applies
@@ -306,46 +362,62 @@ class Selector:
                     hits.append((rule, bad))
         return hits
 
-    def _scores(self, traits: Traits) -> list[float]:
-        scores = list(self._base_scores)
+    def _scores(self, traits: Traits, scorers: Any, base: Any) -> list[float]:
+        scores = list(base)
         bits = self._bits
-        for weight, when, score in self._scorers:
+        for weight, when, score in scorers:
             applies = when(traits)[0]
             if applies:
                 for i, points in _points(weight, applies, score(traits), bits):
                     scores[i] += points
         return scores
 
-    def _select_interval(self, traits: Traits) -> Decision:
+    def _settled(self, traits: Traits) -> bool:
+        """Whether the rules over the input count answer the same at both ends of its
+        interval: then the count's inexactness cannot change the decision."""
+        assert traits.input_tokens_max is not None
+        high = traits.at_input(traits.input_tokens_max)
+        low_hits = [(r.id, m) for r, m in self._hits(traits, self._token_checks)]
+        if low_hits != [(r.id, m) for r, m in self._hits(high, self._token_checks)]:
+            return False
+        zeros = (0.0,) * self._n
+        return self._scores(traits, self._token_scorers, zeros) == self._scores(
+            high, self._token_scorers, zeros
+        )
+
+    def _select_interval(self, traits: Traits, model: str | None) -> Decision:
+        """Rules over the input count are evaluated at both ends of its interval; the others
+        once."""
         assert traits.input_tokens is not None
         assert traits.input_tokens_max is not None
-        low, high = traits.at_input(traits.input_tokens), traits.at_input(traits.input_tokens_max)
-        low_hits, high_hits = self._hits(low), self._hits(high)
+        low, high = traits, traits.at_input(traits.input_tokens_max)  # rules read input_tokens
+        low_hits = self._hits(low, self._checks)
+        high_only = self._hits(high, self._token_checks)
+        low_by_rule = {rule.id: mask for rule, mask in low_hits}
         certain = maybe = 0
         for _, mask in low_hits:
             certain |= mask
-        for _, mask in high_hits:
+        extra = [(r, m & ~low_by_rule.get(r.id, 0)) for r, m in high_only]
+        extra = [(r, m) for r, m in extra if m]
+        for _, mask in extra:
             maybe |= mask
         maybe &= ~certain
-        low_scores, high_scores = self._scores(low), self._scores(high)
+        fixed = self._scores(low, self._fixed_scorers, self._base_scores)
+        low_scores = self._scores(low, self._token_scorers, fixed)
+        high_scores = self._scores(high, self._token_scorers, fixed)
         eligible = self._full & ~certain & ~maybe
         unsettled = bool(maybe) or any(
             low_scores[i] != high_scores[i] for i in self._bits[eligible]
         )
         count = traits.tokens
         if unsettled and count is not None and count.refine is not None:
-            return self.select(traits.with_count(count.refine()))
-        low_by_rule = {rule.id: mask for rule, mask in low_hits}
-        hits: list[tuple[Constraint, int, Traits, bool]] = [
-            (rule, mask, low, True) for rule, mask in low_hits
-        ]
-        for rule, mask in high_hits:
-            only_high = mask & ~low_by_rule.get(rule.id, 0)
-            if only_high:
-                hits.append((rule, only_high, high, False))
+            return self.select(traits.with_count(count.refine()), model=model)
         order = list(self._bits[eligible])
         order.sort(key=lambda i: -high_scores[i])
-        return Decision(self, traits, order, high_scores, hits=hits, scored=high)
+        return Decision(
+            self, traits, order, high_scores, hits=low_hits, maybe=extra, scored=high,
+            requested=model,
+        )  # fmt: skip
 
     def fits(self, model_id: str, traits: Traits) -> bool:
         """Whether `model_id` breaks no hard rule for `traits`."""
@@ -394,12 +466,12 @@ class Selector:
 
     def _check(self, traits: Traits) -> None:
         """Names that only the catalog can judge: scenario and model ids."""
-        if not isinstance(traits, Traits):
+        if type(traits) is not Traits and not isinstance(traits, Traits):
             raise TraitsError(f"expected Traits, got {type(traits).__name__}", where="traits")
         if traits.scenario is not None and traits.scenario not in self._scenarios:
             self.catalog.scenario(traits.scenario)  # raises with a suggestion
-        for name in ("allow", "deny"):
-            ids = getattr(traits, name)
+        allow, deny = traits.allow, traits.deny
+        for name, ids in (("allow", allow), ("deny", deny)) if allow or deny else ():
             if ids and not ids <= self._ids:
                 bad = sorted(ids - self._ids)[0]
                 raise UnknownModelError(bad, self.catalog.ids, where=name)

@@ -178,6 +178,7 @@ class Constraint:
     message: str
     fix: str | None
     description: str
+    uses_tokens: bool = False  # refers to the input count: evaluated at both ends of an interval
 
 
 @dataclass(frozen=True)
@@ -190,6 +191,7 @@ class Preference:
     description: str
     source: str | None
     ordered_by: Node | None = field(default=None)  # the list an $order score ranks by
+    uses_tokens: bool = False
 
 
 @dataclass(frozen=True)
@@ -251,6 +253,7 @@ TRAIT_FIELDS = {
     "expected_tpm": Field("number"),
     "allow": Field("set", "model_id"),
     "deny": Field("set", "model_id"),
+    "thinking": Field("text", "thinking"),
 }
 
 
@@ -384,6 +387,7 @@ def _constraint(rule: RuleDef, scope: Scope) -> Constraint:
         message=rule.fields["message"],
         fix=rule.fields.get("fix"),
         description=rule.fields.get("description", ""),
+        uses_tokens=_uses_tokens(rule, ("when", "check")),
     )
 
 
@@ -404,4 +408,9 @@ def _preference(rule: RuleDef, scope: Scope) -> Preference:
         description=rule.fields.get("description", ""),
         source=rule.fields.get("source"),
         ordered_by=ordered_by,
+        uses_tokens=_uses_tokens(rule, ("when", "score")),
     )
+
+
+def _uses_tokens(rule: RuleDef, keys: Iterable[str]) -> bool:
+    return any("$traits.input_tokens" in repr(rule.fields.get(k)) for k in keys)

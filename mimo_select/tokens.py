@@ -20,7 +20,7 @@ import threading
 from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any
 
 from ._resources import bundled_file
@@ -241,10 +241,12 @@ def _long_runs(text: str) -> Iterable[tuple[int, int]]:
             start = m.end()
         stop = ends.search(text, i + size)
         end = stop.start() if stop else n
-        if end - start >= LONG_RUN:
+        if end - start >= LONG_RUN:  # two aligned windows fit: reported once, then skipped
             yield start, end
             done = end
-        i = (end // size + 1) * size
+            i = (end // size + 1) * size
+        else:  # too short; the next window starts a run of its own if any
+            i += size
     return
 
 
@@ -355,38 +357,34 @@ def bound_chat(
     """The same chat bounded by its UTF-8 size, without loading the tokenizer; its `refine`
     gives `count_chat`'s answer."""
     if not tools:
-        quick = _quick_bound(messages, thinking)
+        quick = quick_bound(messages, thinking)
         if quick is not None:
             return quick
     return _Chat(messages, tools, thinking).bound()
 
 
-def _quick_bound(messages: Any, thinking: bool | None) -> TokenCount | None:
-    """`_Chat.bound` for the common shape (plain string contents; system, developer, user and
-    assistant turns) without rendering anything; None for any other shape."""
-    if not isinstance(messages, list) or not messages:
+def quick_bound(messages: Any, thinking: bool | None) -> TokenCount | None:
+    """`bound_chat` for the common shape (plain string contents; system, developer, user and
+    assistant turns) in one pass, rendering nothing; None for any other shape."""
+    if type(messages) is not list or not messages:
         return None
-    chat = spec()["chat"]
-    size = specials = 0
-    has_system = False
-    for i, m in enumerate(messages):
+    size = 0
+    role_bytes = _QUICK_ROLES
+    for m in messages:
         if type(m) is not dict:
             return None
         role, content = m.get("role"), m.get("content")
-        if type(content) is not str or role not in _QUICK_ROLES or len(m) > 2 + ("name" in m):
+        extra = role_bytes.get(role) if type(role) is str else None
+        if extra is None or type(content) is not str or len(m) > 2 + ("name" in m):
             return None
-        if role in ("system", "developer") and i == 0:
-            has_system = True
-        rendered = 6 if role == "developer" else len(role)  # developer turns render as system
-        size += (len(content) if content.isascii() else len(content.encode())) + rendered + 1
-        specials += 2
+        size += (len(content) if content.isascii() else len(content.encode())) + extra
+    specials = 2 * len(messages) + 1  # each turn's <|im_start|> and <|im_end|>; the prefix's
+    has_system = messages[0]["role"] in ("system", "developer")
     if not has_system:
-        size += len(chat["default_system"]) + 7  # "system\n"
+        size += len(spec()["chat"]["default_system"]) + 7  # "system\n"
         specials += 2
-    suffix = max(_bound_no_tokenizer(s) for s in chat["thinking_suffix"].values())
-    if thinking is not None:
-        suffix = _bound_no_tokenizer(chat["thinking_suffix"]["enabled" if thinking else "disabled"])
-    specials += 1  # <|im_start|> of the generation prompt
+    suffixes = _suffix_bounds()
+    suffix = max(suffixes.values()) if thinking is None else suffixes[thinking]
     size += len("assistant\n")
     longest = spec()["max_token_bytes"]
     return TokenCount(
@@ -401,7 +399,9 @@ def _quick_bound(messages: Any, thinking: bool | None) -> TokenCount | None:
     )
 
 
-_QUICK_ROLES = frozenset(("system", "developer", "user", "assistant"))
+# the turns the quick bound handles, and the bytes each adds besides its content: the role as
+# rendered (developer turns render as system) and its newline
+_QUICK_ROLES = {"system": 7, "developer": 7, "user": 5, "assistant": 10}
 
 
 class _Chat:
@@ -424,12 +424,11 @@ class _Chat:
 
     def _text(self, rendered: str) -> None:
         """Template text: count its special tokens, keep the text between them."""
-        position = 0
-        for m in _specials().finditer(rendered):
-            self._pending.append(rendered[position : m.start()])
+        first, *rest = _between_specials(rendered)
+        self._pending.append(first)
+        for text in rest:
             self._special()
-            position = m.end()
-        self._pending.append(rendered[position:])
+            self._pending.append(text)
 
     def _special(self, n: int = 1) -> None:
         """A special token ends the current text segment."""
@@ -587,28 +586,46 @@ class _Chat:
         return sum(len(s.encode("utf-8")) for s in self.segments)
 
     def bound(self) -> TokenCount:
-        if self.media:  # media need their formulas: count exactly instead of bounding
-            return self.count()
-        suffixes = self.template["thinking_suffix"]
-        if self.thinking is None:
-            suffix_bytes = max(_bound_no_tokenizer(s) for s in suffixes.values())
-        else:
-            suffix_bytes = _bound_no_tokenizer(suffixes["enabled" if self.thinking else "disabled"])
+        """The chat's interval from UTF-8 sizes and media formulas, without the tokenizer."""
+        bounds = _suffix_bounds()
+        suffix_bytes = max(bounds.values()) if self.thinking is None else bounds[self.thinking]
         longest = spec()["max_token_bytes"]
         size = self._bytes()
         nonempty = sum(1 for s in self.segments if s)
-        lower = self.specials + max(nonempty, -(-size // longest))
-        upper = self.specials + size + suffix_bytes
+        media_tokens, media_lower, media_upper, media_parts = self._media_totals()
+        lower = self.specials + max(nonempty, -(-size // longest)) + media_lower
+        upper = None if media_upper is None else self.specials + size + suffix_bytes + media_upper
+        notes = ["bounded by UTF-8 length; not tokenized"]
+        if self.media:
+            notes.append("media tokens follow the platform's documented formulas")
         return TokenCount(
-            tokens=upper,
+            tokens=self.specials + size + suffix_bytes + media_tokens,
             exact=False,
             upper_bound=upper,
             tokenizer=spec()["name"],
-            parts=(("text_bytes", size), ("template", self.specials + suffix_bytes)),
+            parts=(
+                ("text_bytes", size),
+                ("template", self.specials + suffix_bytes),
+                *media_parts,
+            ),
             lower_bound=lower,
-            notes=("bounded by UTF-8 length; not tokenized",),
+            notes=tuple(notes),
             refine=self.count,
         )
+
+
+@lru_cache(maxsize=1024)
+def _between_specials(rendered: str) -> list[str]:
+    """The texts around the special tokens in template text (which repeats: cached)."""
+    return _specials().split(rendered)
+
+
+@cache
+def _suffix_bounds() -> dict[bool, int]:
+    """Tokens at most that the thinking suffix adds, thinking on (True) and off (False)."""
+    suffixes = spec()["chat"]["thinking_suffix"]
+    return {True: _bound_no_tokenizer(suffixes["enabled"]),
+            False: _bound_no_tokenizer(suffixes["disabled"])}  # fmt: skip
 
 
 def _bound_no_tokenizer(text: str) -> int:

@@ -16,12 +16,13 @@ from .errors import TraitsError, did_you_mean
 if TYPE_CHECKING:
     from .tokens import TokenCount
 
-__all__ = ["LATENCIES", "UNBOUNDED", "VOICES", "Traits"]
+__all__ = ["LATENCIES", "THINKING", "UNBOUNDED", "VOICES", "Traits"]
 
 UNBOUNDED = 1 << 62  # an input with no known upper bound (media of unknown size)
 
 VOICES = ("preset", "clone", "design")
 LATENCIES = ("low", "normal")
+THINKING = ("enabled", "disabled")
 
 
 @cache
@@ -34,6 +35,7 @@ def _vocabulary() -> dict[str, frozenset[str]]:
         "features": frozenset(enum_of("catalog", "feature")),
         "voice": frozenset(VOICES),
         "latency": frozenset(LATENCIES),
+        "thinking": frozenset(THINKING),
     }
 
 
@@ -94,6 +96,7 @@ class Traits:
     expected_tpm: int | None = None
     allow: frozenset[str] | None = None
     deny: frozenset[str] = frozenset()
+    thinking: str | None = None
     input_tokens_max: int | None = None
     tokens: TokenCount | None = None
     prompt: InitVar[str | None] = None
@@ -124,6 +127,10 @@ class Traits:
         else:
             _one_of("output_modality", self.output_modality, vocab["output_modality"])
         _one_of("latency", self.latency, vocab["latency"])
+        if self.thinking is not None:
+            _one_of("thinking", self.thinking, vocab["thinking"])
+            if self.thinking == "disabled" and "deep_thinking" in self.features:
+                raise TraitsError("deep_thinking needs thinking enabled", where="thinking")
         for name in (
             "input_tokens", "max_output_tokens", "expected_rpm", "expected_tpm", "input_tokens_max"
         ):  # fmt: skip
@@ -131,7 +138,14 @@ class Traits:
         if prompt is not None or messages is not None:
             if self.tokens is not None or self.input_tokens is not None:
                 raise TraitsError("give prompt/messages or a token count, not both", where="prompt")
-            put(self, "tokens", _bound(prompt, messages, "deep_thinking" in self.features))
+            thinking = (
+                True
+                if self.thinking == "enabled" or "deep_thinking" in self.features
+                else False
+                if self.thinking == "disabled"
+                else None
+            )
+            put(self, "tokens", _bound(prompt, messages, thinking))
         if self.tokens is not None:
             self._take_count(self.tokens)
         if self.input_tokens_max is not None:
@@ -170,6 +184,18 @@ class Traits:
         from dataclasses import replace
 
         return replace(self, tokens=count, input_tokens=None, input_tokens_max=None)
+
+    @classmethod
+    def _trusted(cls, count: TokenCount | None = None, **values: Any) -> Traits:
+        """Traits from values the caller has already checked (a request body's reader):
+        the per-request path skips validation it would only repeat."""
+        new = object.__new__(cls)
+        for name in _FIELDS:
+            object.__setattr__(new, name, values.get(name, _DEFAULTS[name]))
+        if count is not None:
+            object.__setattr__(new, "tokens", count)
+            new._take_count(count)
+        return new
 
     def at_input(self, tokens: int) -> Traits:
         """A copy with `input_tokens` fixed at one end of its interval, for evaluating rules
@@ -215,7 +241,7 @@ class Traits:
 
 
 def _bound(
-    prompt: str | None, messages: Sequence[Mapping[str, Any]] | None, thinking: bool
+    prompt: str | None, messages: Sequence[Mapping[str, Any]] | None, thinking: bool | None
 ) -> TokenCount:
     """An interval from UTF-8 sizes (no tokenizer); the selector refines it only if needed."""
     from .tokens import bound_chat, bound_text
@@ -231,9 +257,10 @@ def _bound(
     from .errors import RequestError
 
     try:
-        return bound_chat(messages, thinking=True if thinking else None)
+        return bound_chat(messages, thinking=thinking)
     except RequestError as exc:
         raise TraitsError(exc.message, where=exc.where or "messages") from None
 
 
 _FIELDS = tuple(f.name for f in fields(Traits))
+_DEFAULTS = {f.name: f.default for f in fields(Traits)}

@@ -61,7 +61,7 @@ def test_validate_ok_and_every_error_with_exit_2(cli: RunCli) -> None:
     assert cli("validate") == (
         0,
         "data/models.yaml: ok (9 models, 6 guide rows)\n"
-        "rules/default.yaml: ok (19 rules in force)\n",
+        "rules/default.yaml: ok (20 rules in force)\n",
         "",
     )
     bad = str(CASES / "catalog" / "several_cross_errors.yaml")
@@ -217,3 +217,28 @@ def test_recommend_with_a_prompt_file(cli: RunCli, tmp_path) -> None:  # type: i
     doc = json.loads(out)
     assert doc["model"] == "mimo-v2-flash"
     assert doc["tokens"]["tokenizer"] == "mimo-qwen2-bpe"
+
+
+def test_route_prints_validates_and_applies(cli: RunCli, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    body = {"model": "mimo-v2-flash", "messages": [{"role": "user", "content": [
+        {"type": "text", "text": "what is this?"},
+        {"type": "image_url", "image_url": {"url": "https://example.invalid/a.png"}}]}]}  # fmt: skip
+    path = tmp_path / "body.json"
+    path.write_text(json.dumps(body))
+    code, out, _ = cli("route", str(path))
+    assert code == 1  # the requested model does not fit
+    assert out.splitlines()[:2] == [
+        "Requested: mimo-v2-flash (does not fit)",
+        "Recommended: mimo-v2.5  (score 5)",
+    ]
+    code, out, _ = cli("route", str(path), "--json")
+    assert json.loads(out)["requested"] == {"model": "mimo-v2-flash", "fits": False}
+    body["model"] = "auto"
+    code, out, _ = cli("route", "-", "--apply", stdin=json.dumps(body))
+    assert code == 0
+    assert json.loads(out) == {**body, "model": "mimo-v2.5"}
+    code, _, err = cli("route", "-", stdin="{nope")
+    assert code == 2
+    assert "not valid JSON" in err
+    code, _, err = cli("route", "-", stdin=json.dumps({"messages": [{"content": "x"}]}))
+    assert (code, err) == (2, "error: $.messages[0].role: a message needs a role\n")

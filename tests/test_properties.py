@@ -21,13 +21,18 @@ tokens = st.one_of(st.none(), st.integers(0, 2_000_000))
 @st.composite
 def traits(draw: Any) -> Traits:
     voice = draw(st.sampled_from((None, *VOICES)))
+    thinking = draw(st.sampled_from((None, "enabled", "disabled")))
+    features = draw(st.sets(st.sampled_from(VOCAB.features)))
+    if thinking == "disabled":
+        features -= {"deep_thinking"}
     return Traits(
         input_modalities=draw(st.sets(st.sampled_from(VOCAB.input_modalities), min_size=1)),
         output_modality=None if voice else draw(st.sampled_from((None, *VOCAB.output_modalities))),
         input_tokens=draw(tokens),
         max_output_tokens=draw(tokens),
-        features=draw(st.sets(st.sampled_from(VOCAB.features))),
+        features=features,
         voice=voice,
+        thinking=thinking,
         latency=draw(st.sampled_from(LATENCIES)),
         scenario=draw(st.sampled_from((None, *(g.scenario for g in CATALOG.guide)))),
         expected_rpm=draw(st.one_of(st.none(), st.integers(0, 300))),
@@ -75,6 +80,8 @@ def test_adding_a_requirement_never_adds_an_eligible_model(
     t: Traits, feature: str, modality: str, denied: str
 ) -> None:
     before = eligible(t)
+    if t.thinking == "disabled":
+        feature = feature if feature != "deep_thinking" else "streaming"
     stricter = [
         replace(t, features=t.features | {feature}),
         replace(t, input_modalities=t.input_modalities | {modality}),
@@ -125,7 +132,7 @@ def test_bitmask_path_agrees_with_per_model_evaluation(t: Traits) -> None:
     from mimo_select.engine import _violators
 
     d = SELECTOR.select(t)
-    by_mask = {(rule.id, i) for rule, mask, _, _ in d._hits for i in SELECTOR._bits[mask]}
+    by_mask = {(rule.id, i) for rule, mask in d._hits for i in SELECTOR._bits[mask]}
     by_model = {
         (rule.id, i)
         for rule in SELECTOR.rules.constraints

@@ -305,7 +305,7 @@ def test_token_count_json() -> None:
 def test_the_quick_bound_equals_the_rendered_bound(
     messages: list[dict[str, str]], thinking: bool | None
 ) -> None:
-    quick = tokens._quick_bound(messages, thinking)
+    quick = tokens.quick_bound(messages, thinking)
     assert quick is not None
     assert quick == tokens._Chat(messages, None, thinking).bound()
 
