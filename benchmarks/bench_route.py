@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import base64
 import os
-import statistics
 import struct
-import time
 import zlib
 from collections.abc import Callable
 from typing import Any
+
+from _timing import median_time
 
 from mimo_select import Selector
 
@@ -87,17 +87,6 @@ def bodies() -> dict[str, dict[str, Any]]:
             "messages": [{"role": "assistant", "content": "Good morning, and welcome aboard."}],
         },
     }
-
-
-def median_time(fn: Callable[[], object], budget: float = 0.5) -> float:
-    fn()
-    times = []
-    end = time.perf_counter() + budget
-    while time.perf_counter() < end or len(times) < 5:
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def litellm_work() -> dict[str, Callable[[dict[str, Any]], object]] | None:

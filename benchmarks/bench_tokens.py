@@ -16,9 +16,9 @@ import random
 import statistics
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
+
+from _timing import median_time
 
 from mimo_select import Selector, Traits
 from mimo_select.tokens import (
@@ -86,18 +86,6 @@ def _cut(text: str, size: int) -> str:
     return text.encode()[:size].decode("utf-8", "ignore")
 
 
-def best(fn: Callable[[], object], budget: float = 0.3) -> float:
-    """Median seconds per call over enough calls to fill `budget` seconds."""
-    fn()
-    times = []
-    end = time.perf_counter() + budget
-    while time.perf_counter() < end or len(times) < 3:
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def load_time() -> tuple[float, float]:
     code = (
         "import time; t = time.perf_counter()\n"
@@ -127,8 +115,8 @@ def main() -> None:
     for size in SIZES:
         for kind, text in samples(size).items():
             budget = 0.2 if size < (1 << 20) else 1.0
-            ours = best(lambda text=text: count_tokens(text), budget)
-            raw = best(lambda text=text: enc.encode_ordinary(text), budget)
+            ours = median_time(lambda text=text: count_tokens(text), budget)
+            raw = median_time(lambda text=text: enc.encode_ordinary(text), budget)
             assert count_tokens(text) == len(enc.encode(text, allowed_special="all")), kind
             mb = len(text.encode()) / 1e6
             ratios.append(raw / ours)
@@ -141,8 +129,8 @@ def main() -> None:
 
     selector = Selector.default()
     prompt = samples(10 * 1024)["english"]
-    bound = best(lambda: bound_text(prompt), 0.3)
-    exact = best(lambda: count_text(prompt), 0.3)
+    bound = median_time(lambda: bound_text(prompt), 0.3)
+    exact = median_time(lambda: count_text(prompt), 0.3)
     print(
         f"\n10 KB prompt: byte bound {bound * 1e6:.2f} us; exact count {exact * 1e6:.1f} us; "
         f"ratio {exact / bound:.0f}x (target >= 100x)"
@@ -151,15 +139,15 @@ def main() -> None:
         {"role": "system", "content": "You are helpful."},
         {"role": "user", "content": prompt},
     ]
-    chat_bound = best(lambda: bound_chat(messages), 0.3)
-    chat_exact = best(lambda: count_chat(messages), 0.3)
+    chat_bound = median_time(lambda: bound_chat(messages), 0.3)
+    chat_exact = median_time(lambda: count_chat(messages), 0.3)
     print(
         f"10 KB chat:   byte bound {chat_bound * 1e6:.2f} us; "
         f"exact count {chat_exact * 1e6:.1f} us; ratio {chat_exact / chat_bound:.0f}x"
     )
-    fast = best(lambda: selector.select(Traits(messages=messages)), 0.5)
+    fast = median_time(lambda: selector.select(Traits(messages=messages)), 0.5)
     assert not selector.select(Traits(messages=messages)).traits.tokens.exact  # type: ignore[union-attr]
-    full = best(lambda: selector.select(Traits(tokens=count_chat(messages))), 0.5)
+    full = median_time(lambda: selector.select(Traits(tokens=count_chat(messages))), 0.5)
     print(
         f"10 KB chat, whole decision: from the byte bound {fast * 1e6:.1f} us; counted exactly "
         f"{full * 1e6:.1f} us; ratio {full / fast:.0f}x"

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import strategies as st
 
 from mimo_select.cli import run
 
@@ -45,3 +46,25 @@ def shared() -> Path:
     if not SHARED.is_dir():
         pytest.skip("../shared is not present beside this checkout")
     return SHARED
+
+
+# keys that matter somewhere in a request body, for fuzzing readers with near-miss JSON
+BODY_KEYS = (
+    "model", "messages", "role", "content", "type", "text", "image_url", "url", "tools",
+    "function", "arguments", "max_tokens", "max_completion_tokens", "stream", "thinking",
+    "audio", "voice", "system", "source", "data", "input_audio", "response_format",
+    "tool_calls", "name", "input", "video_url", "fps", "reasoning_content", "parameters",
+    "properties",
+)  # fmt: skip
+JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-5, 10**7)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=12),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.sampled_from(BODY_KEYS), children, max_size=6)
+    ),
+    max_leaves=25,
+)

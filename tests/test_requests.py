@@ -11,12 +11,11 @@ from typing import Any
 
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from mimo_select import MimoSelectError, RequestError, Selector, UnknownModelError, load_catalog
 from mimo_select.requests import read_request
 
-from .conftest import SHARED
+from .conftest import JSON, SHARED
 
 SELECTOR = Selector.default()
 CATALOG = load_catalog()
@@ -247,51 +246,8 @@ def test_malformed_bodies_name_the_json_path(body: Any, where: str) -> None:
     assert info.value.where == where
 
 
-_JSON = st.recursive(
-    st.none() | st.booleans() | st.integers(-5, 10**7) | st.text(max_size=10),
-    lambda children: (
-        st.lists(children, max_size=4)
-        | st.dictionaries(
-            st.sampled_from(
-                [
-                    "model",
-                    "messages",
-                    "role",
-                    "content",
-                    "type",
-                    "text",
-                    "image_url",
-                    "url",
-                    "tools",
-                    "function",
-                    "max_tokens",
-                    "max_completion_tokens",
-                    "stream",
-                    "thinking",
-                    "audio",
-                    "voice",
-                    "system",
-                    "source",
-                    "data",
-                    "input_audio",
-                    "response_format",
-                    "tool_calls",
-                    "name",
-                    "input",
-                    "video_url",
-                    "fps",
-                ]
-            ),
-            children,
-            max_size=6,
-        )
-    ),
-    max_leaves=25,
-)
-
-
 @settings(max_examples=600, deadline=None)
-@given(_JSON)
+@given(JSON)
 def test_routing_raises_only_mimo_select_errors(body: Any) -> None:
     try:
         decision = SELECTOR.route(body)
@@ -301,7 +257,7 @@ def test_routing_raises_only_mimo_select_errors(body: Any) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(_JSON)
+@given(JSON)
 def test_trusted_traits_equal_validated_traits(body: Any) -> None:
     """`read_request` skips re-validating what it derived: the result must still be valid."""
     from mimo_select import Traits

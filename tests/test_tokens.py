@@ -20,7 +20,7 @@ from mimo_select import tokens
 from mimo_select.errors import RequestError
 from mimo_select.tokens import TokenCount, bound_chat, bound_text, count_chat, count_text
 
-from .conftest import ROOT, SHARED
+from .conftest import JSON, ROOT, SHARED
 
 CALIBRATION = sorted((SHARED / "calibration").glob("*.json")) if SHARED.is_dir() else []
 
@@ -310,48 +310,13 @@ def test_the_quick_bound_equals_the_rendered_bound(
     assert quick == tokens._Chat(messages, None, thinking).bound()
 
 
-_JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12),
-    lambda children: (
-        st.lists(children, max_size=4)
-        | st.dictionaries(
-            st.sampled_from(
-                [
-                    "role",
-                    "content",
-                    "type",
-                    "text",
-                    "image_url",
-                    "url",
-                    "tool_calls",
-                    "function",
-                    "name",
-                    "arguments",
-                    "input_audio",
-                    "data",
-                    "fps",
-                    "video_url",
-                    "source",
-                    "reasoning_content",
-                    "parameters",
-                    "properties",
-                ]
-            ),
-            children,
-            max_size=5,
-        )
-    ),
-    max_leaves=20,
-)
-
-
 @settings(max_examples=500, deadline=None)
 @given(
     st.one_of(
-        _JSON,
-        st.lists(st.fixed_dictionaries({"role": st.just("user")}, optional={"content": _JSON})),
+        JSON,
+        st.lists(st.fixed_dictionaries({"role": st.just("user")}, optional={"content": JSON})),
     ),
-    st.one_of(st.none(), _JSON),
+    st.one_of(st.none(), JSON),
     st.sampled_from([None, True, False]),
 )
 def test_only_request_errors_escape_counting(messages: Any, tools: Any, thinking: Any) -> None:
