@@ -222,10 +222,10 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     sys.exit(code)
 
 
-def _catalog(args: argparse.Namespace) -> Any:
+def _catalog(args: argparse.Namespace, *, validate: bool = False) -> Any:
     from .catalog import load_catalog
 
-    return load_catalog(getattr(args, "catalog", None))
+    return load_catalog(getattr(args, "catalog", None), validate=validate)
 
 
 def _print_json(value: Any, out: TextIO) -> None:
@@ -287,12 +287,12 @@ def _cmd_validate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     problems: list[Problem] = []
     catalog = None
     try:
-        catalog = _catalog(args)
+        catalog = _catalog(args, validate=True)
         out.write(f"{catalog.file}: ok ({len(catalog)} models, {len(catalog.guide)} guide rows)\n")
     except DataError as exc:
         problems.extend(exc.problems)
     try:
-        ruleset = load_rules(args.rules)
+        ruleset = load_rules(args.rules, validate=True)
         if catalog is not None:
             compiled = compile_rules(ruleset, catalog)
             n = len(compiled.constraints) + len(compiled.preferences)

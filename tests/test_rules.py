@@ -73,3 +73,7 @@ def test_broken_rules_fail_at_load_with_file_line_and_rule(case: str, monkeypatc
         compile_rules(load_rules([f"{case}.yaml"]), load_catalog())
     assert str(info.value) == (RULES / f"{case}.expected").read_text().strip()
     assert info.value.problems[0].location.line is not None
+
+
+def test_the_bundled_rules_pass_the_schema_they_skip_at_run_time() -> None:
+    assert load_rules(validate=True).rules == load_rules().rules
