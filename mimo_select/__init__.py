@@ -1,9 +1,14 @@
-"""mimo-select: which MiMo model should this request go to, and what limits would it break?"""
+"""mimo-select: which MiMo model should this request go to, and what limits would it break?
 
-from typing import Any
+The public names below load their modules on first use, so a command that needs only a few
+of them (`mimo-select check` in a pre-commit hook) starts without importing the rest.
+"""
 
-from .catalog import Catalog, GuideEntry, Length, Model, load_catalog
-from .engine import Candidate, Decision, Explanation, Reason, Rejection, Selector, Violation
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 from .errors import (
     CatalogError,
     DataError,
@@ -13,13 +18,42 @@ from .errors import (
     TraitsError,
     UnknownModelError,
 )
-from .rules import RuleSet, load_rules
-from .traits import Traits
+
+if TYPE_CHECKING:
+    from .catalog import Catalog, GuideEntry, Length, Model, load_catalog
+    from .engine import Candidate, Decision, Explanation, Reason, Rejection, Selector, Violation
+    from .rules import RuleSet, load_rules
+    from .tokens import TokenCount, count_chat, count_tokens
+    from .traits import Traits
+
+_LAZY = {
+    "Candidate": "engine",
+    "Catalog": "catalog",
+    "Decision": "engine",
+    "Explanation": "engine",
+    "GuideEntry": "catalog",
+    "Length": "catalog",
+    "Model": "catalog",
+    "Reason": "engine",
+    "Rejection": "engine",
+    "RuleSet": "rules",
+    "Selector": "engine",
+    "TokenCount": "tokens",
+    "Traits": "traits",
+    "Violation": "engine",
+    "count_chat": "tokens",
+    "count_tokens": "tokens",
+    "load_catalog": "catalog",
+    "load_rules": "rules",
+}
 
 
 def __getattr__(name: str) -> Any:
-    """`__version__`, read from the installed metadata only when asked (it costs 30 ms)."""
-    if name == "__version__":
+    if name in _LAZY:
+        value = getattr(import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    if name == "__version__":  # read from the installed metadata only when asked (30 ms)
         from importlib.metadata import PackageNotFoundError, version
 
         try:
@@ -46,11 +80,14 @@ __all__ = [
     "RuleSet",
     "RulesError",
     "Selector",
+    "TokenCount",
     "Traits",
     "TraitsError",
     "UnknownModelError",
     "Violation",
     "__version__",
+    "count_chat",
+    "count_tokens",
     "load_catalog",
     "load_rules",
 ]

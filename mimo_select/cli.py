@@ -89,6 +89,58 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--apply", action="store_true", help="print the body with its model set")
     p.set_defaults(run=_cmd_route)
 
+    p = sub.add_parser(
+        "check", parents=[common], help="fail when a prompt file outgrows its model",
+        description="Check prompt files against MiMo model limits. Exit 0 when all fit, 1 on "
+        "any violation, 2 on usage errors or unreadable files (after checking the rest).",
+    )  # fmt: skip
+    p.add_argument("paths", nargs="+", metavar="PATH", help="files, directories or globs")
+    targets = p.add_mutually_exclusive_group()
+    targets.add_argument("--model", metavar="ID", help="every prompt must fit this model")
+    targets.add_argument("--models", metavar="IDS", help="every prompt must fit all of these")
+    p.add_argument(
+        "--max-output",
+        metavar="N",
+        type=_count,
+        help="output tokens to reserve (default: the body's own max_tokens, else 0)",
+    )
+    p.add_argument(
+        "--margin",
+        metavar="PCT",
+        type=_percent,
+        default=0.0,
+        help="keep this much below every limit (default 0)",
+    )
+    p.add_argument(
+        "--include",
+        metavar="GLOB",
+        action="append",
+        default=[],
+        help="check only matching files (repeatable)",
+    )
+    p.add_argument(
+        "--exclude",
+        metavar="GLOB",
+        action="append",
+        default=[],
+        help="skip matching files (repeatable)",
+    )
+    p.add_argument(
+        "--format-in",
+        choices=["text", "json", "jsonl", "yaml"],
+        help="read every file as this format, whatever its extension",
+    )
+    p.add_argument(
+        "--output",
+        choices=["text", "json", "github", "junit", "sarif"],
+        default="text",
+        help="report format (default text)",
+    )
+    p.add_argument("--verbose", action="store_true", help="list passing files too")
+    p.add_argument("--jobs", metavar="N", type=_count,
+                   help="worker processes (default: all cores for large inputs)")  # fmt: skip
+    p.set_defaults(run=_cmd_check)
+
     p = sub.add_parser("tokens", parents=[common], help="count MiMo tokens in files")
     p.add_argument("paths", nargs="+", metavar="FILE", help="files to count; - reads stdin")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -143,6 +195,16 @@ def _trait_options() -> _Parser:
     )  # fmt: skip
     o.add_argument("--json", action="store_true", help="print JSON")
     return p
+
+
+def _percent(text: str) -> float:
+    try:
+        value = float(text.rstrip("%"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a percentage, got {text!r}") from None
+    if not 0 <= value < 100:
+        raise argparse.ArgumentTypeError(f"must be at least 0 and below 100, got {text}")
+    return value
 
 
 def _count(text: str) -> int:
@@ -448,3 +510,35 @@ def _cmd_route(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             out.write(f"Requested: {decision.requested} ({verdict})\n")
         out.write(render_decision(decision, _text.Style(_text.use_colour(out))))
     return EXIT_OK if fits else EXIT_VIOLATION
+
+
+def _cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .check import CheckOptions, Target, check_paths, discover
+    from .reporters import REPORTERS
+
+    catalog = _catalog(args)
+    by_id = {
+        m.id: Target(
+            m.id, m.context_window.tokens, m.max_output.tokens,
+            None if m.thinking is None else m.thinking.default == "enabled",
+        )
+        for m in catalog
+    }  # fmt: skip
+    wanted = [args.model] if args.model else [m.strip() for m in (args.models or "").split(",")]
+    targets = []
+    for model_id in filter(None, wanted):
+        catalog.model(model_id)  # UnknownModelError with a suggestion: exit 2
+        targets.append(by_id[model_id])
+    text_models = [by_id[m.id] for m in catalog if "text" in m.output_modalities]
+    options = CheckOptions(
+        targets=tuple(targets),
+        choices=tuple(sorted(text_models, key=lambda t: t.context_window)),
+        max_output=args.max_output,
+        margin=args.margin,
+        format_in=args.format_in,
+        by_id=by_id,
+    )
+    files = discover(args.paths, args.include, args.exclude, any_extension=bool(args.format_in))
+    report = check_paths(files, options, jobs=args.jobs)
+    REPORTERS[args.output](report, out, args.verbose)
+    return report.exit_code
