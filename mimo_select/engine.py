@@ -18,6 +18,7 @@ from ._expr import CONST, Node
 from ._masks import bits_table, compile_mask
 from .catalog import Catalog, load_catalog
 from .errors import MimoSelectError, TraitsError, UnknownModelError
+from .requests import read_request
 from .rules import CompiledRules, Constraint, Preference, compile_rules, load_rules
 from .traits import Traits
 
@@ -322,8 +323,6 @@ class Selector:
         decision says whether it does (`requested_fits`) and which model would otherwise.
         `auto` or no model means choose. Raises only `MimoSelectError` subclasses.
         """
-        from .requests import read_request
-
         request = read_request(body, self.catalog, api=api)
         return self.select(request.traits, model=request.model)
 
@@ -339,9 +338,9 @@ class Selector:
         self._check(traits)
         if model is not None:
             self._index(model)
-        if traits.input_tokens_max is not None and not self._settled(traits):
-            return self._select_interval(traits, model)
         hits = self._hits(traits, self._checks)
+        if traits.input_tokens_max is not None and not self._settled(traits, hits):
+            return self._select_interval(traits, model)
         rejected = 0
         for _, mask in hits:
             rejected |= mask
@@ -372,12 +371,13 @@ class Selector:
                     scores[i] += points
         return scores
 
-    def _settled(self, traits: Traits) -> bool:
+    def _settled(self, traits: Traits, hits: list[tuple[Constraint, int]]) -> bool:
         """Whether the rules over the input count answer the same at both ends of its
-        interval: then the count's inexactness cannot change the decision."""
+        interval (`hits` being every rule's answer at the low end): then the count's
+        inexactness cannot change the decision."""
         assert traits.input_tokens_max is not None
         high = traits.at_input(traits.input_tokens_max)
-        low_hits = [(r.id, m) for r, m in self._hits(traits, self._token_checks)]
+        low_hits = [(r.id, m) for r, m in hits if r.uses_tokens]
         if low_hits != [(r.id, m) for r, m in self._hits(high, self._token_checks)]:
             return False
         zeros = (0.0,) * self._n

@@ -14,7 +14,7 @@ from typing import Any
 
 from .catalog import Catalog
 from .errors import RequestError
-from .tokens import TokenCount, bound_chat, quick_bound
+from .tokens import TokenCount, bound_chat, count_chat, quick_bound
 from .traits import Traits
 
 __all__ = ["Request", "read_request"]
@@ -90,8 +90,6 @@ def read_request(body: Any, catalog: Catalog, *, api: str = "auto", exact: bool 
 
 
 def _count(messages: Any, tools: Any, thinking: bool | None, exact: bool) -> TokenCount:
-    from .tokens import count_chat
-
     if exact:
         return count_chat(messages, tools=tools, thinking=thinking)
     return bound_chat(messages, tools=tools, thinking=thinking)

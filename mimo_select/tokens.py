@@ -360,7 +360,7 @@ def bound_chat(
         quick = quick_bound(messages, thinking)
         if quick is not None:
             return quick
-    return _Chat(messages, tools, thinking).bound()
+    return _Chat(messages, tools, thinking, sizes_only=True).bound()
 
 
 def quick_bound(messages: Any, thinking: bool | None) -> TokenCount | None:
@@ -405,18 +405,27 @@ _QUICK_ROLES = {"system": 7, "developer": 7, "user": 5, "assistant": 10}
 
 
 class _Chat:
-    """A chat rendered as segments of plain text between special tokens."""
+    """A chat rendered as segments of plain text between special tokens.
+
+    With `sizes_only` the segments are not kept, only their UTF-8 sizes: all a bound needs.
+    """
 
     def __init__(
         self,
         messages: Sequence[Mapping[str, Any]],
         tools: Sequence[Mapping[str, Any]] | None,
         thinking: bool | None,
+        *,
+        sizes_only: bool = False,
     ) -> None:
         self.messages, self.tools, self.thinking = messages, tools, thinking
         self.template = spec()["chat"]
+        self.sizes_only = sizes_only
         self.segments: list[str] = []  # text between special tokens, tokenized one by one
         self._pending: list[str] = []  # text since the last special token
+        self._pending_bytes = 0
+        self.text_bytes = 0  # with sizes_only: the segments' total UTF-8 size
+        self.nonempty = 0  # with sizes_only: how many segments hold text
         self.specials = 0
         self.inexact: list[str] = []
         self.media: list[MediaEstimate] = []
@@ -425,17 +434,23 @@ class _Chat:
     def _text(self, rendered: str) -> None:
         """Template text: count its special tokens, keep the text between them."""
         first, *rest = _between_specials(rendered)
-        self._pending.append(first)
+        self._content_text(first)
         for text in rest:
             self._special()
-            self._pending.append(text)
+            self._content_text(text)
 
     def _special(self, n: int = 1) -> None:
         """A special token ends the current text segment."""
-        segment = "".join(self._pending)
-        if segment:
-            self.segments.append(segment)
-        self._pending = []
+        if self.sizes_only:
+            if self._pending_bytes:
+                self.nonempty += 1
+                self.text_bytes += self._pending_bytes
+                self._pending_bytes = 0
+        else:
+            segment = "".join(self._pending)
+            if segment:
+                self.segments.append(segment)
+            self._pending = []
         self.specials += n
 
     def _render(self) -> None:
@@ -501,7 +516,10 @@ class _Chat:
 
     def _content_text(self, text: str) -> None:
         # tokenized as it stands, with the template text around it up to the next special
-        self._pending.append(text)
+        if self.sizes_only:
+            self._pending_bytes += len(text) if text.isascii() else len(text.encode("utf-8"))
+        else:
+            self._pending.append(text)
 
     def _content(self, content: Any, where: str) -> None:
         if content is None:
@@ -553,6 +571,8 @@ class _Chat:
         return total, lower, upper, list(parts.items())
 
     def count(self) -> TokenCount:
+        if self.sizes_only:  # the text was not kept: render it again
+            return _Chat(self.messages, self.tools, self.thinking).count()
         text = text_low = text_high = 0
         for segment in self.segments:
             n, low, high = _count(segment)
@@ -583,6 +603,8 @@ class _Chat:
         )
 
     def _bytes(self) -> int:
+        if self.sizes_only:
+            return self.text_bytes
         return sum(len(s.encode("utf-8")) for s in self.segments)
 
     def bound(self) -> TokenCount:
@@ -591,7 +613,7 @@ class _Chat:
         suffix_bytes = max(bounds.values()) if self.thinking is None else bounds[self.thinking]
         longest = spec()["max_token_bytes"]
         size = self._bytes()
-        nonempty = sum(1 for s in self.segments if s)
+        nonempty = self.nonempty if self.sizes_only else len(self.segments)
         media_tokens, media_lower, media_upper, media_parts = self._media_totals()
         lower = self.specials + max(nonempty, -(-size // longest)) + media_lower
         upper = None if media_upper is None else self.specials + size + suffix_bytes + media_upper

@@ -9,12 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import InitVar, dataclass, fields
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .errors import TraitsError, did_you_mean
-
-if TYPE_CHECKING:
-    from .tokens import TokenCount
+from .errors import RequestError, TraitsError, did_you_mean
+from .tokens import TokenCount, bound_chat, bound_text
 
 __all__ = ["LATENCIES", "THINKING", "UNBOUNDED", "VOICES", "Traits"]
 
@@ -166,8 +164,6 @@ class Traits:
 
     def _take_count(self, count: TokenCount) -> None:
         """input_tokens from a count: the exact number, or its interval when inexact."""
-        from .tokens import TokenCount
-
         if not isinstance(count, TokenCount):
             raise TraitsError(f"expected a TokenCount, got {type(count).__name__}", where="tokens")
         put = object.__setattr__
@@ -190,8 +186,9 @@ class Traits:
         """Traits from values the caller has already checked (a request body's reader):
         the per-request path skips validation it would only repeat."""
         new = object.__new__(cls)
-        for name in _FIELDS:
-            object.__setattr__(new, name, values.get(name, _DEFAULTS[name]))
+        get = values.get
+        for put, name, default in _SLOTS:
+            put(new, get(name, default))
         if count is not None:
             object.__setattr__(new, "tokens", count)
             new._take_count(count)
@@ -201,8 +198,8 @@ class Traits:
         """A copy with `input_tokens` fixed at one end of its interval, for evaluating rules
         there. Skips validation: every other field is already checked."""
         probe = object.__new__(Traits)
-        for name in _FIELDS:
-            object.__setattr__(probe, name, getattr(self, name))
+        for put, name, _ in _SLOTS:
+            put(probe, getattr(self, name))
         object.__setattr__(probe, "input_tokens", tokens)
         object.__setattr__(probe, "input_tokens_max", None)
         object.__setattr__(probe, "tokens", None)
@@ -244,8 +241,6 @@ def _bound(
     prompt: str | None, messages: Sequence[Mapping[str, Any]] | None, thinking: bool | None
 ) -> TokenCount:
     """An interval from UTF-8 sizes (no tokenizer); the selector refines it only if needed."""
-    from .tokens import bound_chat, bound_text
-
     if prompt is not None and messages is not None:
         raise TraitsError("give prompt or messages, not both", where="prompt")
     if prompt is not None:
@@ -254,13 +249,12 @@ def _bound(
         return bound_text(prompt)
     if not isinstance(messages, Sequence) or isinstance(messages, str | bytes):
         raise TraitsError("expected a list of messages", where="messages")
-    from .errors import RequestError
-
     try:
         return bound_chat(messages, thinking=thinking)
     except RequestError as exc:
         raise TraitsError(exc.message, where=exc.where or "messages") from None
 
 
-_FIELDS = tuple(f.name for f in fields(Traits))
-_DEFAULTS = {f.name: f.default for f in fields(Traits)}
+# (slot setter, name, default) per field: frozen objects built without __init__ are filled
+# through their slot descriptors, as dataclasses' own __init__ does
+_SLOTS = tuple((getattr(Traits, f.name).__set__, f.name, f.default) for f in fields(Traits))
