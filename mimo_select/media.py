@@ -215,7 +215,7 @@ def _payload_head(url: str, chars: int) -> bytes | None:
 
 def _image_size(url: str) -> tuple[int, int] | None:
     """(width, height) from a PNG, GIF, WebP or JPEG header, or None."""
-    head = _payload_head(url, _HEADER_CHARS)
+    head = _payload_head(url, 64)  # PNG, GIF and WebP state their size within 48 bytes
     if not head:
         return None
     if head.startswith(b"\x89PNG\r\n\x1a\n") and len(head) >= 24:

@@ -21,6 +21,7 @@ from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from ._resources import bundled_file
@@ -365,19 +366,22 @@ def bound_chat(
 
 def quick_bound(messages: Any, thinking: bool | None) -> TokenCount | None:
     """`bound_chat` for the common shape (plain string contents; system, developer, user and
-    assistant turns) in one pass, rendering nothing; None for any other shape."""
+    assistant turns) without rendering anything; None for any other shape. Built from
+    whole-list operations, since long conversations are where routing time goes."""
     if type(messages) is not list or not messages:
         return None
-    size = 0
-    role_bytes = _QUICK_ROLES
-    for m in messages:
-        if type(m) is not dict:
-            return None
-        role, content = m.get("role"), m.get("content")
-        extra = role_bytes.get(role) if type(role) is str else None
-        if extra is None or type(content) is not str or len(m) > 2 + ("name" in m):
-            return None
-        size += (len(content) if content.isascii() else len(content.encode())) + extra
+    try:  # a message that is not a mapping fails these lookups too
+        roles = list(map(_ROLE, messages))
+        contents = list(map(_CONTENT, messages))
+        size = sum(map(_QUICK_ROLES.__getitem__, roles))
+    except (KeyError, TypeError):  # not a mapping, a missing or unhashable role, no content
+        return None
+    if set(map(type, contents)) != {str}:
+        return None
+    if max(map(len, messages)) > 2 and any(len(m) > 2 + ("name" in m) for m in messages):
+        return None  # other fields (tool calls, reasoning): the full renderer handles them
+    text = "".join(contents)
+    size += len(text) if text.isascii() else len(text.encode("utf-8"))
     specials = 2 * len(messages) + 1  # each turn's <|im_start|> and <|im_end|>; the prefix's
     has_system = messages[0]["role"] in ("system", "developer")
     if not has_system:
@@ -402,6 +406,7 @@ def quick_bound(messages: Any, thinking: bool | None) -> TokenCount | None:
 # the turns the quick bound handles, and the bytes each adds besides its content: the role as
 # rendered (developer turns render as system) and its newline
 _QUICK_ROLES = {"system": 7, "developer": 7, "user": 5, "assistant": 10}
+_ROLE, _CONTENT = itemgetter("role"), itemgetter("content")
 
 
 class _Chat:
