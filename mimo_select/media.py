@@ -21,7 +21,7 @@ from typing import Any
 from .catalog import AudioTokens, ImageTokens, MediaTokens, VideoTokens
 from .errors import RequestError
 
-__all__ = ["MediaEstimate", "audio_tokens", "image_tokens", "part_tokens", "video_tokens"]
+__all__ = ["MediaEstimate", "audio_tokens", "estimate_part", "image_tokens", "video_tokens"]
 
 _HEADER_CHARS = 4096  # base64 characters decoded to sniff a header (3 KB of data)
 _JPEG_SCAN_CHARS = 1 << 18  # JPEG frame headers can follow large EXIF blocks
@@ -120,14 +120,6 @@ def _max_image(p: MediaTokens) -> int:
 
 
 # --- request parts -------------------------------------------------------------------------
-
-
-def part_tokens(
-    part: Mapping[str, Any], where: str, params: MediaTokens | None = None
-) -> tuple[str, int, int | None]:
-    """(kind, tokens, upper bound) for one non-text content part (OpenAI or Anthropic shape)."""
-    estimate = estimate_part(part, where, params)
-    return estimate.kind, estimate.tokens, estimate.upper
 
 
 def estimate_part(

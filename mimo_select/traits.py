@@ -205,10 +205,6 @@ class Traits:
         object.__setattr__(probe, "tokens", None)
         return probe
 
-    @property
-    def exact_tokens(self) -> bool:
-        return self.input_tokens_max is None
-
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Traits:
         """Traits from a JSON object, as `to_json` writes it; unknown keys are errors."""
