@@ -21,14 +21,8 @@ from pathlib import Path
 from _timing import median_time
 
 from mimo_select import Selector, Traits
-from mimo_select.tokens import (
-    bound_chat,
-    bound_text,
-    count_chat,
-    count_text,
-    count_tokens,
-    encoding,
-)  # fmt: skip
+from mimo_select._bpe import encoding
+from mimo_select.tokens import bound_chat, bound_text, count_chat, count_text, count_tokens
 
 SIZES = [1 << 10, 1 << 14, 1 << 18, 1 << 22]  # 1 KB .. 4 MB
 

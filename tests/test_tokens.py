@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mimo_select import tokens
+from mimo_select import _bpe, _chat, tokens
 from mimo_select.errors import RequestError
 from mimo_select.tokens import TokenCount, bound_chat, bound_text, count_chat, count_text
 
@@ -47,12 +47,12 @@ USER = {"role": "user", "content": "please introduce yourself"}
 
 def _render(messages: list[dict[str, Any]], **kw: Any) -> str:
     """The chat as the tokenizer sees it, special tokens written out."""
-    chat = tokens._Chat(messages, kw.get("tools"), kw.get("thinking"))
+    chat = _chat.Chat(messages, kw.get("tools"), kw.get("thinking"))
     return f"segments={chat.segments} specials={chat.specials}"
 
 
 def test_template_turns_have_no_newline_between_them() -> None:
-    enc = tokens.encoding()
+    enc = _bpe.encoding()
     text = (
         "<|im_start|>system\nBe brief.<|im_end|><|im_start|>user\nplease introduce yourself"
         "<|im_end|><|im_start|>assistant\n<think></think>"
@@ -71,8 +71,8 @@ def test_thinking_changes_the_suffix_and_unset_thinking_is_an_interval() -> None
 
 
 def test_default_system_prompt_when_none_is_given() -> None:
-    enc = tokens.encoding()
-    default = tokens.spec()["chat"]["default_system"]
+    enc = _bpe.encoding()
+    default = _bpe.spec()["chat"]["default_system"]
     with_default = count_chat([USER], thinking=True).tokens
     explicit = count_chat([{"role": "system", "content": default}, USER], thinking=True).tokens
     assert with_default == explicit
@@ -80,7 +80,7 @@ def test_default_system_prompt_when_none_is_given() -> None:
 
 
 def test_tool_results_share_one_turn_and_reasoning_is_kept() -> None:
-    enc = tokens.encoding()
+    enc = _bpe.encoding()
     messages = [
         SYSTEM,
         USER,
@@ -171,12 +171,12 @@ _OTHER = st.sampled_from(["a", "b", "Z", "1", "!", ".", "é", "中", "'s", "_", 
 @contextmanager
 def _short_long_runs() -> Iterator[None]:
     """Make every whitespace run of 8+ characters take the long-run path."""
-    saved = tokens.LONG_RUN
-    tokens.LONG_RUN = 8
+    saved = _bpe.LONG_RUN
+    _bpe.LONG_RUN = 8
     try:
         yield
     finally:
-        tokens.LONG_RUN = saved
+        _bpe.LONG_RUN = saved
 
 
 @settings(max_examples=400, deadline=None)
@@ -187,9 +187,9 @@ def _short_long_runs() -> Iterator[None]:
 )
 def test_long_whitespace_runs_are_counted_exactly(pieces: list[str]) -> None:
     text = "".join(pieces)
-    expected = len(tokens.encoding().encode_ordinary(text))
+    expected = len(_bpe.encoding().encode_ordinary(text))
     with _short_long_runs():
-        n, low, high = tokens._count(text)
+        n, low, high = _bpe.count_text_parts(text)
     if any(len(p) >= 8 and not p.isspace() for p in re.findall(r"[^\W\d_]+|[^\w\s]+", text)):
         assert low <= expected <= high  # a long letter or symbol run: estimated, bounded
     else:
@@ -211,7 +211,7 @@ def test_pathological_inputs_neither_crash_nor_lie() -> None:
 def test_special_token_text_counts_as_special_tokens() -> None:
     assert tokens.count_tokens("<|im_start|>") == 1
     assert tokens.count_tokens("<think></think>") == 2
-    assert tokens.count_tokens("a < b") == len(tokens.encoding().encode_ordinary("a < b"))
+    assert tokens.count_tokens("a < b") == len(_bpe.encoding().encode_ordinary("a < b"))
 
 
 def test_shipped_rank_table_is_built_from_the_pinned_source() -> None:
@@ -223,24 +223,22 @@ def test_shipped_rank_table_is_built_from_the_pinned_source() -> None:
     source = ROOT / "tokenizer" / "qwen.tiktoken"
     import hashlib
 
-    assert hashlib.sha256(source.read_bytes()).hexdigest() == tokens.spec()["source"]["sha256"]
+    assert hashlib.sha256(source.read_bytes()).hexdigest() == _bpe.spec()["source"]["sha256"]
     shipped = (ROOT / "data" / "tokenizer" / "qwen-ranks.bin").read_bytes()
     assert build_tokenizer.build(build_tokenizer.read_source(source)) == shipped
-    assert tokens._parse_ranks(shipped) == build_tokenizer.read_source(source)
+    assert _bpe._parse_ranks(shipped) == build_tokenizer.read_source(source)
 
 
 def test_a_tampered_rank_table_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    bad = dict(tokens.spec(), ranks_sha256="0" * 64)
-    monkeypatch.setattr(tokens, "spec", lambda: bad)
-    with pytest.raises(tokens.TokenizerError, match="is not the pinned"):
-        tokens._build_encoding()
+    bad = dict(_bpe.spec(), ranks_sha256="0" * 64)
+    monkeypatch.setattr(_bpe, "spec", lambda: bad)
+    with pytest.raises(_bpe.TokenizerError, match="is not the pinned"):
+        _bpe._build_encoding()
 
 
 def test_the_tokenizer_loads_once_across_threads() -> None:
     seen: list[int] = []
-    threads = [
-        threading.Thread(target=lambda: seen.append(id(tokens.encoding()))) for _ in range(8)
-    ]
+    threads = [threading.Thread(target=lambda: seen.append(id(_bpe.encoding()))) for _ in range(8)]
     for t in threads:
         t.start()
     for t in threads:
@@ -307,7 +305,7 @@ def test_the_quick_bound_equals_the_rendered_bound(
 ) -> None:
     quick = tokens.quick_bound(messages, thinking)
     assert quick is not None
-    assert quick == tokens._Chat(messages, None, thinking).bound()
+    assert quick == tokens._bounded(_chat.Chat(messages, None, thinking))
 
 
 @settings(max_examples=500, deadline=None)

@@ -1,0 +1,230 @@
+"""MiMo's byte-level BPE: the bundled rank table, loaded once, and exact text counts.
+
+The table ships in the package, pinned by sha256 and checked on load; nothing is downloaded.
+Text is counted exactly, within linear time: long runs of one kind of character, where BPE
+turns super-linear and tiktoken's regex engine overflows, are handled piecewise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import struct
+import threading
+from array import array
+from collections.abc import Iterable
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from ._resources import bundled_file
+from .errors import MimoSelectError
+
+if TYPE_CHECKING:
+    import tiktoken
+
+# Long runs of one kind of character are where BPE turns super-linear and where tiktoken's regex
+# engine overflows its stack (about 1,000,000 whitespace characters, a PanicException that
+# derives from BaseException). Runs this long are handled piecewise, below the danger zone.
+LONG_RUN = 50_000
+# Unicode White_Space, as the Rust regex inside tiktoken sees `\s`.
+_WS = "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+# what ends a run of each kind: a non-space, a non-letter, a letter, digit or space
+_ENDS = {
+    "space": re.compile(f"[^{_WS}]"),
+    "letter": re.compile(r"[\W\d_]"),
+    "symbol": re.compile(f"[\\w{_WS}]"),
+}
+
+
+class TokenizerError(MimoSelectError):
+    """The bundled tokenizer files are missing or do not match their pinned hashes."""
+
+
+@cache
+def spec() -> dict[str, Any]:
+    """The tokenizer description shipped in `data/tokenizer/mimo.json`."""
+    with bundled_file("data", "tokenizer/mimo.json").open(encoding="utf-8") as f:
+        loaded: dict[str, Any] = json.load(f)
+    return loaded
+
+
+_lock = threading.Lock()
+_encoding: tiktoken.Encoding | None = None
+
+
+def encoding() -> tiktoken.Encoding:
+    """The MiMo `tiktoken.Encoding`, built once per process from the bundled rank table."""
+    global _encoding  # noqa: PLW0603 - one encoding per process, built on first use
+    if _encoding is None:
+        with _lock:
+            if _encoding is None:
+                _encoding = _build_encoding()
+    return _encoding
+
+
+def _build_encoding() -> tiktoken.Encoding:
+    import tiktoken
+
+    s = spec()
+    path = bundled_file("data", f"tokenizer/{s['ranks_file']}")
+    try:
+        blob = path.read_bytes()
+    except OSError as exc:
+        raise TokenizerError(f"cannot read {path}: {exc.strerror}", where=str(path)) from None
+    digest = hashlib.sha256(blob).hexdigest()
+    if digest != s["ranks_sha256"]:
+        raise TokenizerError(
+            f"sha256 {digest} is not the pinned {s['ranks_sha256']}; reinstall mimo-select",
+            where=str(path),
+        )
+    ranks = _parse_ranks(blob)
+    if len(ranks) != s["n_ranks"]:
+        raise TokenizerError(f"{len(ranks)} ranks, expected {s['n_ranks']}", where=str(path))
+    return tiktoken.Encoding(
+        s["name"], pat_str=s["pattern"], mergeable_ranks=ranks, special_tokens=s["special_tokens"]
+    )
+
+
+def _parse_ranks(blob: bytes) -> dict[bytes, int]:
+    """Read the compact table written by tools/build_tokenizer.py."""
+    if not blob.startswith(b"MIMORANKS1"):
+        raise TokenizerError("not a MiMo rank table")
+    (groups,) = struct.unpack_from("<I", blob, 10)
+    offset = 14
+    ranks: dict[bytes, int] = {}
+    for _ in range(groups):
+        length, n = struct.unpack_from("<HI", blob, offset)
+        offset += 6
+        tokens = blob[offset : offset + length * n]
+        offset += length * n
+        numbers = array("I")
+        numbers.frombytes(blob[offset : offset + 4 * n])
+        offset += 4 * n
+        keys = [tokens[i : i + length] for i in range(0, length * n, length)]
+        ranks.update(zip(keys, numbers, strict=True))
+    return ranks
+
+
+@cache
+def specials_pattern() -> re.Pattern[str]:
+    return re.compile("|".join(re.escape(t) for t in sorted(spec()["special_tokens"], key=len)))
+
+
+def count_text_parts(text: str) -> tuple[int, int, int]:
+    """(tokens, lower, upper): all three equal when the count is exact."""
+    if len(text) < LONG_RUN:  # too short to hold a long run: the plain, fast path
+        n = _encode_len(text)
+        return n, n, n
+    total = slack_down = slack_up = position = 0
+    for start, end in _long_runs(text):
+        if text[start] in _WS_SET:
+            n, position = _whitespace_run(text, position, start, end)
+            total += n
+            continue
+        total += _encode_len(text[position:start])
+        estimate, low, high = _estimate_run(text[start:end])
+        total, position = total + estimate, end
+        slack_down, slack_up = slack_down + estimate - low, slack_up + high - estimate
+    total += _encode_len(text[position:])
+    return total, total - slack_down, total + slack_up
+
+
+def _run_kind(char: str) -> str | None:
+    if char in _WS_SET:
+        return "space"
+    if char.isalpha():
+        return "letter"
+    if char.isdigit() or char == "_" or char.isalnum():
+        return None  # digits are pieces of one character: no long piece to fear
+    return "symbol"
+
+
+def _long_runs(text: str) -> Iterable[tuple[int, int]]:
+    """(start, end) of every run of LONG_RUN+ whitespace, letter or symbol characters.
+
+    Such a run covers a whole window of LONG_RUN/2 characters aligned to a multiple of that
+    size, so each aligned window is probed once: in ordinary text a character of another kind
+    turns up within a few places and the probe costs next to nothing.
+    """
+    size, n = LONG_RUN // 2, len(text)
+    i = done = 0
+    while i + size <= n:
+        kind = _run_kind(text[i])
+        ends = _ENDS[kind] if kind else None
+        if ends is None or ends.search(text, i, i + size):
+            i += size
+            continue
+        start = i
+        for m in ends.finditer(text, max(done, i - size), i):
+            start = m.end()
+        stop = ends.search(text, i + size)
+        end = stop.start() if stop else n
+        if end - start >= LONG_RUN:  # two aligned windows fit: reported once, then skipped
+            yield start, end
+            done = end
+            i = (end // size + 1) * size
+        else:  # too short; the next window starts a run of its own if any
+            i += size
+    return
+
+
+def _whitespace_run(text: str, position: int, start: int, end: int) -> tuple[int, int]:
+    """Tokens of text[position:...] through a long whitespace run, exactly, without running
+    tiktoken's regex over the run (which overflows): reproduce the pieces the pattern makes.
+
+    `\\s*[\\r\\n]+` takes the run up to its last newline (a symbol just before the run takes
+    the run's leading newlines instead); `\\s+(?!\\S)` takes the rest but its last character,
+    which starts the next piece. Each piece is BPE-encoded on its own. Returns the tokens and
+    the position the caller continues from.
+    """
+    piece = encoding()._encode_single_piece
+    run = text[start:end]
+    last_newline = max(run.rfind("\n"), run.rfind("\r"))
+    tokens = 0
+    if last_newline >= 0:
+        cut = start + last_newline + 1
+        k = start
+        before = text[start - 1] if start else ""
+        if before and before not in _WS_SET and not before.isalnum():
+            while k < cut and text[k] in "\r\n":
+                k += 1
+        tokens += _encode_len(text[position:k])
+        if k < cut:
+            tokens += len(piece(text[k:cut].encode()))
+        position = cut
+    else:
+        tokens += _encode_len(text[position:start])
+        position = start
+    horizontal = text[position:end]
+    if end == len(text):
+        return tokens + (len(piece(horizontal.encode())) if horizontal else 0), end
+    if len(horizontal) > 1:
+        return tokens + len(piece(horizontal[:-1].encode())), end - 1
+    return tokens, position
+
+
+def _estimate_run(run: str) -> tuple[int, int, int]:
+    """A run of 50,000+ letters or symbols is one BPE piece, and exact BPE over it is
+    super-linear: estimate it in 4,096-character blocks. Its true count lies between its
+    UTF-8 length over the longest token (128 bytes) and its UTF-8 length, give or take the one
+    character a piece may take from its neighbours."""
+    piece = encoding()._encode_single_piece
+    estimate = sum(len(piece(run[i : i + 4096].encode())) for i in range(0, len(run), 4096))
+    size = len(run.encode())
+    longest: int = spec()["max_token_bytes"]
+    return estimate, max(0, -(-size // longest) - 1), size + 1
+
+
+_WS_SET = frozenset(" \t\n\x0b\x0c\r\x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000") | frozenset(
+    chr(c) for c in range(0x2000, 0x200B)
+)
+
+
+def _encode_len(text: str) -> int:
+    if not text:
+        return 0
+    enc = encoding()
+    if "<" in text and specials_pattern().search(text):
+        return len(enc.encode(text, allowed_special="all"))
+    return len(enc.encode_ordinary(text))
