@@ -309,10 +309,8 @@ class Selector:
     ) -> Selector:
         """A selector over `catalog` (the bundled one by default) with `rules` layered on the
         bundled defaults (or alone, with `default_rules=False`)."""
-        return cls(
-            load_catalog(catalog),
-            compile_rules(load_rules(rules, defaults=default_rules), load_catalog(catalog)),
-        )
+        loaded = load_catalog(catalog)
+        return cls(loaded, compile_rules(load_rules(rules, defaults=default_rules), loaded))
 
     # --- the three levels of answer ------------------------------------------------------
 
