@@ -422,9 +422,8 @@ class Selector:
         index = self._index(model_id)
         self._check(traits)
         if traits.input_tokens_max is not None:
-            return (
-                model_id in self.select(traits).fallbacks or self.select(traits).model == model_id
-            )
+            decision = self.select(traits)
+            return model_id == decision.model or model_id in decision.fallbacks
         return not any(index in _violators(rule, traits, self._n) for rule in self._constraints)
 
     def explain(self, model_id: str, traits: Traits) -> Explanation:
