@@ -12,14 +12,16 @@ rule threshold falls inside that interval.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from operator import itemgetter
 from typing import Any
 
 from . import _bpe
 from ._bpe import spec
-from ._chat import Chat, suffix_bounds
+from ._chat import Chat, bound_no_tokenizer, suffix_bounds
 from .errors import RequestError
 
 __all__ = ["TokenCount", "bound_chat", "bound_text", "count_chat", "count_text", "count_tokens"]
@@ -138,10 +140,11 @@ def bound_chat(
 ) -> TokenCount:
     """The same chat bounded by its UTF-8 size, without loading the tokenizer; its `refine`
     gives `count_chat`'s answer."""
-    if not tools:
-        quick = quick_bound(messages, thinking)
-        if quick is not None:
-            return quick
+    quick = quick_bound(messages, thinking) if not tools else None
+    if quick is None:
+        quick = tool_chat_bound(messages, tools, thinking)
+    if quick is not None:
+        return quick
     return _bounded(Chat(messages, tools, thinking, sizes_only=True))
 
 
@@ -249,3 +252,137 @@ def _bounded(chat: Chat) -> TokenCount:
         notes=tuple(notes),
         refine=lambda: _counted(chat),
     )
+
+
+# Upper bounds on what the template adds around a tool schema's JSON: the tags of a function,
+# of each parameter, and of each key it renders as a tag of its own (`<key>value</key>` holds
+# the key twice where JSON holds it once). Values render no longer than their JSON.
+_PER_TOOL, _PER_PARAMETER, _PER_EXTRA_KEY = 128, 96, 16
+_TOOL_KEYS = frozenset(("type", "name", "description", "parameters"))
+_PARAMETER_KEYS = frozenset(("name", "type", "description"))
+_TURN_KEYS = frozenset(("role", "content", "name", "tool_calls", "tool_call_id", "id"))
+
+
+def tool_chat_bound(messages: Any, tools: Any, thinking: bool | None) -> TokenCount | None:
+    """A bound for chats with function tools, tool calls and tool results, rendering nothing:
+    sizes from the tools' JSON and the turns' text. None for any shape it does not know
+    (the full renderer then bounds it). Looser than the renderer's bound, never tighter."""
+    if type(messages) is not list or not messages:
+        return None
+    chat = spec()["chat"]
+    size = 0
+    specials = 1  # the generation prompt's <|im_start|>
+    if tools:
+        tool_bytes = _tool_bytes(tools)
+        if tool_bytes is None:
+            return None
+        size += tool_bytes + _tools_frame()
+    first = messages[0]
+    if type(first) is not dict or first.get("role") not in ("system", "developer"):
+        size += len(chat["default_system"]) + 7
+        specials += 2
+    previous = None
+    for i, m in enumerate(messages):
+        if type(m) is not dict or not _TURN_KEYS.issuperset(m):
+            return None
+        role, content = m.get("role"), m.get("content")
+        if content is not None and type(content) is not str:
+            return None
+        text = (
+            0 if content is None else len(content) if content.isascii() else len(content.encode())
+        )
+        if role == "tool":
+            if previous != "tool":
+                specials, size = specials + 1, size + 5  # <|im_start|>tool\n
+            specials, size = (
+                specials + 2,
+                size + text + 3,
+            )  # <tool_response>\n..\n</tool_response>\n
+            following = messages[i + 1] if i + 1 < len(messages) else None
+            if type(following) is not dict or following.get("role") != "tool":
+                specials += 1
+        elif role in _QUICK_ROLES:
+            specials, size = specials + 2, size + _QUICK_ROLES[role] + text
+            calls = m.get("tool_calls")
+            if calls:
+                if role != "assistant":
+                    return None
+                call_bytes = _call_bytes(calls)
+                if call_bytes is None:
+                    return None
+                specials, size = specials + 2 * len(calls), size + call_bytes
+        else:
+            return None
+        previous = role
+    size += len("assistant\n")
+    suffixes = suffix_bounds()
+    suffix = max(suffixes.values()) if thinking is None else suffixes[thinking]
+    return TokenCount(
+        tokens=specials + size + suffix,
+        exact=False,
+        upper_bound=specials + size + suffix,
+        tokenizer=spec()["name"],
+        parts=(("text_bytes", size), ("template", specials + suffix)),
+        lower_bound=specials + len(messages) + 1,
+        notes=("bounded by UTF-8 length; not tokenized",),
+        refine=lambda: count_chat(messages, tools=tools, thinking=thinking),
+    )
+
+
+@cache
+def _tools_frame() -> int:
+    chat = spec()["chat"]
+    return bound_no_tokenizer(chat["tools_open"]) + bound_no_tokenizer(chat["tools_close"])
+
+
+def _tool_bytes(tools: Any) -> int | None:
+    """At most how many bytes the tool schemas render to, or None for an unknown shape."""
+    if type(tools) is not list:
+        return None
+    try:
+        total = len(json.dumps(tools))
+    except (TypeError, ValueError):
+        return None
+    for tool in tools:
+        if type(tool) is not dict:
+            return None
+        fn = tool.get("function", tool)
+        if type(fn) is not dict:
+            return None
+        total += _PER_TOOL + _extra_keys(fn, _TOOL_KEYS)
+        params = fn.get("parameters")
+        if type(params) is dict:
+            total += _extra_keys(params, ("type", "properties"))
+            props = params.get("properties")
+            if type(props) is dict:
+                for field in props.values():
+                    total += _PER_PARAMETER + _extra_keys(field, _PARAMETER_KEYS)
+    return total
+
+
+def _extra_keys(obj: Any, handled: Any) -> int:
+    if type(obj) is not dict:
+        return 0
+    return sum(_PER_EXTRA_KEY + len(key) for key in obj if key not in handled)
+
+
+def _call_bytes(calls: Any) -> int | None:
+    """At most how many bytes the tool calls render to (their specials counted apart)."""
+    if type(calls) is not list:
+        return None
+    total = 0
+    for call in calls:
+        fn = call.get("function") if type(call) is dict else None
+        if type(fn) is not dict:
+            return None
+        name, args = fn.get("name", ""), fn.get("arguments", {})
+        if type(name) is not str:
+            return None
+        if type(args) is not str:
+            try:
+                args = json.dumps(args)
+            except (TypeError, ValueError):
+                return None
+        # one <parameter=key>value</parameter> per key, keys and values within the JSON text
+        total += 32 + len(name.encode()) + len(args.encode()) + 32 * (args.count(":") + 1)
+    return total

@@ -325,3 +325,58 @@ def test_only_request_errors_escape_counting(messages: Any, tools: Any, thinking
             continue
         assert count.tokens >= 0
         assert count.upper_bound is None or count.upper_bound >= count.tokens
+
+
+_NAME = st.text(st.characters(codec="utf-8"), max_size=12)
+_SCHEMA_VALUE = st.one_of(st.text(max_size=20), st.integers(), st.booleans(), st.none(),
+                          st.lists(st.text(max_size=5), max_size=3))  # fmt: skip
+_PARAMETER = st.dictionaries(
+    st.sampled_from(["type", "description", "enum", "default", "minimum", "items"]),
+    _SCHEMA_VALUE,
+    max_size=4,
+)
+_TOOL = st.builds(
+    lambda name, desc, props, extra: {"type": "function", "function": {
+        "name": name, "description": desc, "parameters": {"type": "object", "properties": props, **extra}}},
+    _NAME, st.text(max_size=40), st.dictionaries(_NAME, _PARAMETER, max_size=4),
+    st.dictionaries(st.sampled_from(["required", "additionalProperties"]), _SCHEMA_VALUE, max_size=2),
+)  # fmt: skip
+_CALL = st.builds(
+    lambda name, args: {"id": "1", "type": "function", "function": {"name": name, "arguments": args}},
+    _NAME,
+    st.one_of(st.dictionaries(_NAME, _SCHEMA_VALUE, max_size=4).map(json.dumps), st.text(max_size=30),
+              st.dictionaries(_NAME, _SCHEMA_VALUE, max_size=3)),
+)  # fmt: skip
+_TURN = st.one_of(
+    st.fixed_dictionaries(
+        {"role": st.sampled_from(["system", "user", "assistant"]), "content": st.text(max_size=40)}
+    ),
+    st.fixed_dictionaries(
+        {
+            "role": st.just("assistant"),
+            "content": st.none(),
+            "tool_calls": st.lists(_CALL, min_size=1, max_size=3),
+        }
+    ),
+    st.fixed_dictionaries(
+        {"role": st.just("tool"), "tool_call_id": st.just("1"), "content": st.text(max_size=40)}
+    ),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(_TURN, min_size=1, max_size=6),
+    st.lists(_TOOL, max_size=3),
+    st.sampled_from([None, True, False]),
+)
+def test_the_tool_chat_bound_holds_the_rendered_count(
+    turns: list[Any], tools: list[Any], thinking: Any
+) -> None:
+    quick = tokens.tool_chat_bound(turns, tools, thinking)
+    assert quick is not None
+    counted = count_chat(turns, tools=tools or None, thinking=thinking)
+    assert counted.upper_bound is not None
+    assert quick.upper_bound is not None
+    assert quick.lower_bound <= counted.lower_bound
+    assert counted.upper_bound <= quick.upper_bound
