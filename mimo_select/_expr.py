@@ -51,6 +51,7 @@ class Node:
     literal: bool = False
     op: str | None = None  # the operator that built it, and its operands: for `_masks`
     args: tuple[Node, ...] = ()
+    ref: str | None = None  # the reference it reads, e.g. "$traits.input_tokens"
 
     @property
     def varies(self) -> bool:
@@ -163,12 +164,12 @@ def _reference(ref: str, scope: Scope, path: tuple[str | int, ...]) -> Node:
         if rest[0] not in scope.models:
             raise unknown("model field", rest[0], list(scope.models))
         field, values = scope.models[rest[0]]
-        return Node(MODELS, values, field.type, field.domain)
+        return Node(MODELS, values, field.type, field.domain, ref=ref)
     if head == "traits" and len(rest) == 1:
         if rest[0] not in scope.traits:
             raise unknown("trait", rest[0], list(scope.traits))
         field = scope.traits[rest[0]]
-        return Node(TRAIT, operator.attrgetter(rest[0]), field.type, field.domain)
+        return Node(TRAIT, operator.attrgetter(rest[0]), field.type, field.domain, ref=ref)
     if head == "scenario" and len(rest) == 1:
         if rest[0] not in scope.scenario:
             raise unknown("scenario field", rest[0], list(scope.scenario))
@@ -185,7 +186,7 @@ def _reference(ref: str, scope: Scope, path: tuple[str | int, ...]) -> Node:
     if head == "settings" and len(rest) == 1:
         if rest[0] not in scope.settings:
             raise unknown("setting", rest[0], list(scope.settings))
-        return Node(CONST, scope.settings[rest[0]], "number")
+        return Node(CONST, scope.settings[rest[0]], "number", ref=ref)
     if head not in namespaces:
         raise unknown("reference", f"${head}", [f"${n}" for n in namespaces])
     shape = {"guide": "$guide.SCENARIO.FIELD"}.get(head, f"${head}.NAME")
@@ -389,3 +390,54 @@ def _strict(fn: Callable[..., Any]) -> Callable[..., Any]:
         return fn(*xs)
 
     return wrapped
+
+
+INPUT = "$traits.input_tokens"
+_ORDERING = frozenset(("$eq", "$ne", "$lt", "$lte", "$gt", "$gte"))
+
+
+def input_thresholds(node: Node) -> list[float] | None:
+    """The numbers the input count is compared with in `node`, or None when it enters in any
+    other way. Comparisons of the count (plus the output budget or constants) with catalog
+    columns or constants give the same answer at both ends of an interval that holds none of
+    these numbers, which lets the selector skip re-checking such an interval."""
+    if not _reads_input(node):
+        return []
+    if node.op in _ORDERING and len(node.args) == 2:
+        for side, other in (node.args, node.args[::-1]):
+            offset = _input_sum(side)
+            if offset is not None and not _reads_input(other) and other.kind in (CONST, MODELS):
+                values = other.value if other.kind == MODELS else (other.value,)
+                if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+                    return [v - offset for v in values]
+        return None
+    if node.op in ("$and", "$or", "$not"):
+        found: list[float] = []
+        for arg in node.args:
+            part = input_thresholds(arg)
+            if part is None:
+                return None
+            found += part
+        return found
+    return None
+
+
+def _reads_input(node: Node) -> bool:
+    return node.ref == INPUT or any(_reads_input(a) for a in node.args)
+
+
+def _input_sum(node: Node) -> float | None:
+    """For the count itself, or a sum of it with the output budget and non-negative
+    constants: the constant part (the budget is added per request). None otherwise."""
+    if node.ref == INPUT:
+        return 0.0
+    if node.op != "$add" or sum(a.ref == INPUT for a in node.args) != 1:
+        return None
+    constant = 0.0
+    for arg in node.args:
+        if arg.ref in (INPUT, "$traits.max_output_tokens"):
+            continue
+        if arg.kind != CONST or not isinstance(arg.value, int | float) or arg.value < 0:
+            return None
+        constant += arg.value
+    return constant

@@ -14,7 +14,7 @@ from functools import cache, cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._expr import CONST, Node
+from ._expr import CONST, Node, input_thresholds
 from ._masks import bits_table, compile_mask
 from .catalog import Catalog, load_catalog
 from .errors import MimoSelectError, TraitsError, UnknownModelError
@@ -286,6 +286,7 @@ class Selector:
             dynamic.append(pref)
         self._base_scores = tuple(base)
         self._scorers = tuple(scorers)
+        self._input_range = _input_range(rules)
         token_rules = {p.id for p in rules.preferences if p.uses_tokens}
         token_rules |= {c.id for c in rules.constraints if c.uses_tokens}
         self._token_checks = tuple(c for c in self._checks if c[0].id in token_rules)
@@ -337,7 +338,9 @@ class Selector:
         if model is not None:
             self._index(model)
         hits = self._hits(traits, self._checks)
-        if traits.input_tokens_max is not None and not self._settled(traits, hits):
+        if traits.input_tokens_max is not None and not (
+            self._between_thresholds(traits) or self._settled(traits, hits)
+        ):
             return self._select_interval(traits, model)
         rejected = 0
         for _, mask in hits:
@@ -368,6 +371,17 @@ class Selector:
                 for i, points in _points(weight, applies, score(traits), bits):
                     scores[i] += points
         return scores
+
+    def _between_thresholds(self, traits: Traits) -> bool:
+        """Whether the count's whole interval lies below every number the rules compare it
+        with, or above them all: then no rule can answer differently across it."""
+        if self._input_range is None:
+            return False
+        low, high = self._input_range
+        budget = traits.max_output_tokens or 0
+        assert traits.input_tokens is not None
+        assert traits.input_tokens_max is not None
+        return traits.input_tokens_max + budget < low or traits.input_tokens > high
 
     def _settled(self, traits: Traits, hits: list[tuple[Constraint, int]]) -> bool:
         """Whether the rules over the input count answer the same at both ends of its
@@ -544,6 +558,20 @@ class Selector:
             fix=_render(rule.fix, values) if rule.fix else None,
             certain=certain,
         )
+
+
+def _input_range(rules: CompiledRules) -> tuple[float, float] | None:
+    """The lowest and highest number any rule compares the input count with; None when some
+    rule uses the count in a way that analysis cannot bound."""
+    found: list[float] = []
+    nodes = [n for c in rules.constraints for n in (c.when, c.check) if n is not None]
+    nodes += [n for p in rules.preferences for n in (p.when, p.score) if n is not None]
+    for node in nodes:
+        part = input_thresholds(node)
+        if part is None:
+            return None
+        found += part
+    return (min(found), max(found)) if found else (float("inf"), float("-inf"))
 
 
 @cache

@@ -9,12 +9,11 @@ ignored; a malformed body raises `RequestError` naming the JSON path.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .catalog import Catalog
 from .errors import RequestError
-from .tokens import TokenCount, bound_chat, count_chat, quick_bound
+from .tokens import TokenCount, bound_chat, count_chat, quick_bound, tool_chat_bound
 from .traits import Traits
 
 __all__ = ["Request", "read_request"]
@@ -33,8 +32,7 @@ PART_MODALITIES = {
 }
 
 
-@dataclass(frozen=True)
-class Request:
+class Request(NamedTuple):
     """What a body asks for: its API shape, the model it names (None: choose) and its traits."""
 
     api: str
@@ -62,10 +60,16 @@ def read_request(body: Any, catalog: Catalog, *, api: str = "auto", exact: bool 
         count_thinking = None if default is None else default.default == "enabled"
     # The common case, plain text turns: one pass sizes them and proves them OpenAI-shaped.
     quick = None
-    if api != "anthropic" and not exact and "system" not in body and not body.get("tools"):
-        quick = quick_bound(messages, count_thinking)
+    if api != "anthropic" and not exact and "system" not in body:
+        tools = body.get("tools")
+        if not tools:
+            quick = quick_bound(messages, count_thinking)
+        elif type(tools) is list and all(
+            type(t) is dict and t.get("type") == "function" for t in tools
+        ):  # OpenAI function tools; text-only turns are all the bound accepts
+            quick = tool_chat_bound(messages, tools, count_thinking)
     if quick is not None:
-        shape, tools, inputs, count = "openai", None, {"text"}, quick
+        shape, tools, inputs, count = "openai", tools or None, {"text"}, quick
     else:
         shape = _detect(body) if api == "auto" else api
         if shape == "anthropic":

@@ -282,32 +282,25 @@ def tool_chat_bound(messages: Any, tools: Any, thinking: bool | None) -> TokenCo
         size += len(chat["default_system"]) + 7
         specials += 2
     previous = None
-    for i, m in enumerate(messages):
+    for m in messages:
         if type(m) is not dict or not _TURN_KEYS.issuperset(m):
             return None
         role, content = m.get("role"), m.get("content")
-        if content is not None and type(content) is not str:
+        if type(role) is not str or (content is not None and type(content) is not str):
             return None
-        text = (
-            0 if content is None else len(content) if content.isascii() else len(content.encode())
-        )
-        if role == "tool":
+        text = 0 if not content else len(content) if content.isascii() else len(content.encode())
+        if role == "tool":  # results in a row share one turn: <|im_start|>tool\n .. <|im_end|>
             if previous != "tool":
-                specials, size = specials + 1, size + 5  # <|im_start|>tool\n
+                specials, size = specials + 2, size + 5
             specials, size = (
                 specials + 2,
                 size + text + 3,
             )  # <tool_response>\n..\n</tool_response>\n
-            following = messages[i + 1] if i + 1 < len(messages) else None
-            if type(following) is not dict or following.get("role") != "tool":
-                specials += 1
         elif role in _QUICK_ROLES:
             specials, size = specials + 2, size + _QUICK_ROLES[role] + text
             calls = m.get("tool_calls")
             if calls:
-                if role != "assistant":
-                    return None
-                call_bytes = _call_bytes(calls)
+                call_bytes = _call_bytes(calls) if role == "assistant" else None
                 if call_bytes is None:
                     return None
                 specials, size = specials + 2 * len(calls), size + call_bytes

@@ -141,3 +141,17 @@ def test_bitmask_path_agrees_with_per_model_evaluation(t: Traits) -> None:
     assert by_mask == by_model
     for c in d.ranked:
         assert abs(sum(r.points for r in c.reasons) - c.score) < 1e-9
+
+
+NO_SHORTCUT = Selector(CATALOG, SELECTOR.rules)
+NO_SHORTCUT._input_range = None  # every inexact count checked at both ends
+
+
+@settings(max_examples=300, deadline=None)
+@given(traits(), st.integers(0, 1_200_000), st.integers(0, 1_200_000))
+def test_the_threshold_shortcut_never_changes_a_decision(t: Traits, a: int, b: int) -> None:
+    """An interval below or above every number the rules compare the count with is settled
+    without re-checking; the answer must be the one the full check gives."""
+    low, high = sorted((a, b))
+    interval = replace(t, input_tokens=low, input_tokens_max=high)
+    assert SELECTOR.select(interval).to_json() == NO_SHORTCUT.select(interval).to_json()

@@ -77,3 +77,13 @@ def test_broken_rules_fail_at_load_with_file_line_and_rule(case: str, monkeypatc
 
 def test_the_bundled_rules_pass_the_schema_they_skip_at_run_time() -> None:
     assert load_rules(validate=True).rules == load_rules().rules
+
+
+def test_the_count_shortcut_is_off_for_rules_it_cannot_bound(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    assert Selector.default()._input_range == (8192, 1_048_576)
+    odd = tmp_path / "odd.yaml"
+    odd.write_text(
+        "version: 1\nrules:\n  - id: odd\n    type: preference\n    weight: 1\n"
+        "    when: {$gt: [$traits.input_tokens, $traits.max_output_tokens]}\n    message: m\n"
+    )
+    assert Selector.from_files(rules=[odd])._input_range is None
