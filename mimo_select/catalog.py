@@ -229,7 +229,13 @@ class Catalog:
             raise UnknownModelError(model_id, self._by_id) from None
 
     def series_by_id(self, series_id: str) -> Series:
-        return next(s for s in self.series if s.id == series_id)
+        for s in self.series:
+            if s.id == series_id:
+                return s
+        hint = did_you_mean(series_id, [s.id for s in self.series])
+        raise TraitsError(
+            f"unknown series {series_id!r}" + (f" ({hint})" if hint else ""), where="series"
+        )
 
     def scenario(self, scenario_id: str) -> GuideEntry:
         try:

@@ -215,3 +215,8 @@ def test_invalid_catalog_reports_file_line_and_fix(
 def test_the_bundled_catalog_passes_full_validation_and_the_fast_load_agrees() -> None:
     """The bundled catalog is parsed without validation at run time; this is the check."""
     assert load_catalog(validate=True) == load_catalog()
+
+
+def test_unknown_series_is_an_error_with_a_suggestion() -> None:
+    with pytest.raises(TraitsError, match="did you mean 'flash'"):
+        load_catalog().series_by_id("flsh")
