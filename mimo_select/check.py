@@ -217,7 +217,7 @@ def read_prompts(path: Path, format_in: str | None) -> Iterator[Prompt | ReadErr
         except ValueError as exc:
             yield ReadError(name, getattr(exc, "lineno", None), f"malformed JSON: {exc}")
             return
-        yield _from_data(data, name, None)
+        yield prompt_from_data(data, name, None)
     elif kind == "jsonl":
         for number, line in enumerate(text.splitlines(), 1):
             if not line.strip():
@@ -227,7 +227,7 @@ def read_prompts(path: Path, format_in: str | None) -> Iterator[Prompt | ReadErr
             except ValueError as exc:
                 yield ReadError(name, number, f"malformed JSON: {exc}")
                 continue
-            yield _from_data(data, name, number)
+            yield prompt_from_data(data, name, number)
     elif kind == "yaml":
         import yaml
 
@@ -237,12 +237,12 @@ def read_prompts(path: Path, format_in: str | None) -> Iterator[Prompt | ReadErr
             mark = getattr(exc, "problem_mark", None)
             yield ReadError(name, mark.line + 1 if mark else None, f"malformed YAML: {exc}")
             return
-        yield _from_data(data, name, None)
+        yield prompt_from_data(data, name, None)
     else:
         yield ReadError(name, None, f"unknown input format {kind!r}")
 
 
-def _from_data(data: Any, path: str, line: int | None) -> Prompt | ReadError:
+def prompt_from_data(data: Any, path: str, line: int | None) -> Prompt | ReadError:
     """A request body, a bare messages list, or an object holding `messages` or `prompt`."""
     if isinstance(data, list):
         return Prompt(path, line, messages=data)
@@ -346,9 +346,9 @@ def check_prompt(prompt: Prompt, options: CheckOptions) -> list[Finding]:
         targets = []  # the smallest-window model that fits
     if prompt.thinking is None and len({t.thinking for t in targets}) == 1:
         prompt = replace(prompt, thinking=targets[0].thinking)
-    count = _bound(prompt)
+    count = bound_prompt(prompt)
     if not _settled(count, targets or list(options.choices[:1]), output, options.margin):
-        count = _exact(prompt)
+        count = count_prompt(prompt)
     if not targets:
         fitting = [
             t for t in options.choices if _fits(count.upper_bound, output, t, options.margin)
@@ -357,7 +357,8 @@ def check_prompt(prompt: Prompt, options: CheckOptions) -> list[Finding]:
     return [_finding(prompt, count, t, output, options.margin) for t in targets]
 
 
-def _bound(prompt: Prompt) -> TokenCount:
+def bound_prompt(prompt: Prompt) -> TokenCount:
+    """The prompt's interval from its UTF-8 size (no tokenizer)."""
     from .tokens import bound_chat, bound_text
 
     if prompt.text is not None:
@@ -368,7 +369,8 @@ def _bound(prompt: Prompt) -> TokenCount:
         raise MimoSelectError(f"{exc.where}: {exc.message}") from None
 
 
-def _exact(prompt: Prompt) -> TokenCount:
+def count_prompt(prompt: Prompt) -> TokenCount:
+    """The prompt counted with the tokenizer."""
     from .tokens import count_chat, count_text
 
     if prompt.text is not None:

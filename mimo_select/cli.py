@@ -402,23 +402,22 @@ def _prompt_count(path: str, *, exact: bool) -> Any:
 
     With `exact` False the count is a UTF-8 bound that the selector refines only if needed.
     """
-    from .errors import RequestError
-    from .tokens import bound_chat, bound_text, count_chat, count_text
+    from .check import Prompt, ReadError, bound_prompt, count_prompt, prompt_from_data
 
     text = _read_text(path)
+    prompt: Prompt | ReadError = Prompt(path, None, text=text)
     if path.endswith(".json"):
         try:
             data = json.loads(text)
         except ValueError as exc:
             raise UsageError(f"{path}: not valid JSON ({exc})") from None
-        messages, tools, thinking = _chat_parts(data, path)
-        try:
-            if exact:
-                return count_chat(messages, tools=tools, thinking=thinking)
-            return bound_chat(messages, tools=tools, thinking=thinking)
-        except RequestError as exc:
-            raise UsageError(f"{path}: {exc}") from None
-    return count_text(text) if exact else bound_text(text)
+        prompt = prompt_from_data(data, path, None)
+    if isinstance(prompt, ReadError):
+        raise UsageError(f"{path}: {prompt.message}")
+    try:
+        return count_prompt(prompt) if exact else bound_prompt(prompt)
+    except MimoSelectError as exc:
+        raise UsageError(f"{path}: {exc}") from None
 
 
 def _read_text(path: str) -> str:
@@ -433,17 +432,6 @@ def _read_text(path: str) -> str:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise UsageError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-
-
-def _chat_parts(data: Any, path: str) -> tuple[Any, Any, bool | None]:
-    """(messages, tools, thinking) from a request body or a bare messages list."""
-    if isinstance(data, list):
-        return data, None, None
-    if isinstance(data, dict) and isinstance(data.get("messages"), list):
-        thinking = data.get("thinking")
-        mode = thinking.get("type") if isinstance(thinking, dict) else None
-        return data["messages"], data.get("tools"), None if mode is None else mode == "enabled"
-    raise UsageError(f"{path}: expected a request body with `messages` or a list of messages")
 
 
 def _cmd_tokens(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

@@ -98,21 +98,30 @@ def count_text(text: str) -> TokenCount:
 def bound_text(text: str) -> TokenCount:
     """The interval for `text` without tokenizing: every token is 1 to 128 bytes of UTF-8."""
     size = len(text.encode("utf-8"))
-    return _bound(size, 0, spec()["name"], lambda: count_text(text))
+    return _bound(size, 0, -(-size // spec()["max_token_bytes"]), lambda: count_text(text))
 
 
-def _bound(size: int, fixed: int, name: str, refine: Callable[[], TokenCount]) -> TokenCount:
-    longest = spec()["max_token_bytes"]
+def _bound(size: int, template: int, lower: int, refine: Callable[[], TokenCount]) -> TokenCount:
+    """A count known only as an interval: `size` bytes of text (each at least a byte per
+    token), `template` tokens around it, at least `lower` tokens in all."""
     return TokenCount(
-        tokens=fixed + size,
+        tokens=template + size,
         exact=False,
-        upper_bound=fixed + size,
-        tokenizer=name,
-        parts=(("text_bytes", size), ("template", fixed)),
-        lower_bound=fixed + -(-size // longest),
+        upper_bound=template + size,
+        tokenizer=spec()["name"],
+        parts=(("text_bytes", size), ("template", template)),
+        lower_bound=lower,
         notes=("bounded by UTF-8 length; not tokenized",),
         refine=refine,
     )
+
+
+def _with_prompt(size: int, specials: int, thinking: bool | None) -> tuple[int, int]:
+    """A chat bound's (text bytes, template tokens) once the assistant prefix and the thinking
+    suffix are added."""
+    suffixes = suffix_bounds()
+    suffix = max(suffixes.values()) if thinking is None else suffixes[thinking]
+    return size + len("assistant\n"), specials + suffix
 
 
 # --- chats ---------------------------------------------------------------------------------
@@ -171,20 +180,10 @@ def quick_bound(messages: Any, thinking: bool | None) -> TokenCount | None:
     if not has_system:
         size += len(spec()["chat"]["default_system"]) + 7  # "system\n"
         specials += 2
-    suffixes = suffix_bounds()
-    suffix = max(suffixes.values()) if thinking is None else suffixes[thinking]
-    size += len("assistant\n")
-    longest = spec()["max_token_bytes"]
-    return TokenCount(
-        tokens=specials + size + suffix,
-        exact=False,
-        upper_bound=specials + size + suffix,
-        tokenizer=spec()["name"],
-        parts=(("text_bytes", size), ("template", specials + suffix)),
-        lower_bound=specials + max(len(messages) + (not has_system) + 1, -(-size // longest)),
-        notes=("bounded by UTF-8 length; not tokenized",),
-        refine=lambda: count_chat(messages, thinking=thinking),
-    )
+    size, template = _with_prompt(size, specials, thinking)
+    segments = len(messages) + (not has_system) + 1  # each holds text: a token at least
+    lower = specials + max(segments, -(-size // spec()["max_token_bytes"]))
+    return _bound(size, template, lower, lambda: count_chat(messages, thinking=thinking))
 
 
 # the turns the quick bound handles, and the bytes each adds besides its content: the role as
@@ -307,19 +306,11 @@ def tool_chat_bound(messages: Any, tools: Any, thinking: bool | None) -> TokenCo
         else:
             return None
         previous = role
-    size += len("assistant\n")
-    suffixes = suffix_bounds()
-    suffix = max(suffixes.values()) if thinking is None else suffixes[thinking]
-    return TokenCount(
-        tokens=specials + size + suffix,
-        exact=False,
-        upper_bound=specials + size + suffix,
-        tokenizer=spec()["name"],
-        parts=(("text_bytes", size), ("template", specials + suffix)),
-        lower_bound=specials + len(messages) + 1,
-        notes=("bounded by UTF-8 length; not tokenized",),
-        refine=lambda: count_chat(messages, tools=tools, thinking=thinking),
-    )
+    size, template = _with_prompt(size, specials, thinking)
+    return _bound(
+        size, template, specials + len(messages) + 1,
+        lambda: count_chat(messages, tools=tools, thinking=thinking),
+    )  # fmt: skip
 
 
 @cache
