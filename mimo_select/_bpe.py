@@ -18,7 +18,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from ._resources import bundled_file
-from .errors import MimoSelectError
+from .errors import TokenizerError
 
 if TYPE_CHECKING:
     import tiktoken
@@ -35,10 +35,6 @@ _ENDS = {
     "letter": re.compile(r"[\W\d_]"),
     "symbol": re.compile(f"[\\w{_WS}]"),
 }
-
-
-class TokenizerError(MimoSelectError):
-    """The bundled tokenizer files are missing or do not match their pinned hashes."""
 
 
 @cache

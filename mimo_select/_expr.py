@@ -19,19 +19,11 @@ from dataclasses import dataclass, replace
 from itertools import repeat
 from typing import Any
 
+from .errors import ExpressionError
+
 CONST, MODELS, TRAIT, PER_MODEL = "const", "models", "trait", "per_model"
 
 Fn = Callable[[Any], Any]
-
-
-class ExprError(Exception):
-    """A compile error at `path` inside the expression (relative to the rule field)."""
-
-    def __init__(self, path: tuple[str | int, ...], message: str, hint: str | None = None):
-        super().__init__(message)
-        self.path = path
-        self.message = message
-        self.hint = hint
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +115,7 @@ OPERATORS = (
 
 
 def compile_expr(expr: Any, scope: Scope, path: tuple[str | int, ...] = ()) -> Node:
-    """Compile one expression; raises `ExprError` naming the offending sub-path."""
+    """Compile one expression; raises `ExpressionError` naming the offending sub-path."""
     if isinstance(expr, str) and expr.startswith("$"):
         return _reference(expr, scope, path)
     if isinstance(expr, bool):
@@ -140,13 +132,13 @@ def compile_expr(expr: Any, scope: Scope, path: tuple[str | int, ...] = ()) -> N
             if not isinstance(item, (str, int, float)) or (
                 isinstance(item, str) and item.startswith("$")
             ):
-                raise ExprError((*path, i), "list items must be plain literals")
+                raise ExpressionError((*path, i), "list items must be plain literals")
             items.append(item)
         return Node(CONST, tuple(items), "list", literal=True)
     if isinstance(expr, dict) and len(expr) == 1:
         ((op, args),) = expr.items()
         return _operator(op, args, scope, (*path, op))
-    raise ExprError(path, f"not an expression: {expr!r}")
+    raise ExpressionError(path, f"not an expression: {expr!r}")
 
 
 def _reference(ref: str, scope: Scope, path: tuple[str | int, ...]) -> Node:
@@ -156,9 +148,9 @@ def _reference(ref: str, scope: Scope, path: tuple[str | int, ...]) -> Node:
     head, rest = parts[0], parts[1:]
     namespaces = ("traits", "model", "scenario", "guide", "settings")
 
-    def unknown(what: str, name: str, known: Sequence[str]) -> ExprError:
+    def unknown(what: str, name: str, known: Sequence[str]) -> ExpressionError:
         hint = did_you_mean(name, known) or f"known: {', '.join(known)}"
-        return ExprError(path, f"unknown {what} {name!r} in {ref!r}", hint)
+        return ExpressionError(path, f"unknown {what} {name!r} in {ref!r}", hint)
 
     if head == "model" and len(rest) == 1:
         if rest[0] not in scope.models:
@@ -190,7 +182,7 @@ def _reference(ref: str, scope: Scope, path: tuple[str | int, ...]) -> Node:
     if head not in namespaces:
         raise unknown("reference", f"${head}", [f"${n}" for n in namespaces])
     shape = {"guide": "$guide.SCENARIO.FIELD"}.get(head, f"${head}.NAME")
-    raise ExprError(path, f"malformed reference {ref!r}", f"write {shape}")
+    raise ExpressionError(path, f"malformed reference {ref!r}", f"write {shape}")
 
 
 def _operator(op: str, args: Any, scope: Scope, path: tuple[str | int, ...]) -> Node:
@@ -206,18 +198,18 @@ def _build(
     from .errors import did_you_mean
 
     if op not in OPERATORS:
-        raise ExprError(path, f"unknown operator {op!r}", did_you_mean(op, OPERATORS))
+        raise ExpressionError(path, f"unknown operator {op!r}", did_you_mean(op, OPERATORS))
     if op == "$not":
         inner = compile_expr(args, scope, path)
         _expect(inner, "bool", path)
         return _lift(_kleene_not, [inner], "bool", scope.n_models, strict=False), [inner]
     if op == "$exists":
         if not (isinstance(args, str) and args.startswith("$")):
-            raise ExprError(path, "$exists takes a reference")
+            raise ExpressionError(path, "$exists takes a reference")
         ref = _reference(args, scope, path)
         return _lift(lambda v: v is not None, [ref], "bool", scope.n_models, strict=False), [ref]
     if not isinstance(args, list):
-        raise ExprError(path, f"{op} takes a list of operands")
+        raise ExpressionError(path, f"{op} takes a list of operands")
     nodes = [compile_expr(a, scope, (*path, i)) for i, a in enumerate(args)]
     if op in ("$and", "$or"):
         for i, node in enumerate(nodes):
@@ -229,7 +221,7 @@ def _build(
             _expect(node, "number", (*path, i))
         return _lift(lambda *xs: sum(xs), nodes, "number", scope.n_models), nodes
     if len(nodes) != 2:
-        raise ExprError(path, f"{op} takes exactly two operands")
+        raise ExpressionError(path, f"{op} takes exactly two operands")
     left, right = nodes
     if op in _COMPARE:
         if op not in ("$eq", "$ne"):
@@ -267,7 +259,7 @@ def _as_set(node: Node) -> Node:
 def _expect(node: Node, types: str | tuple[str, ...], path: tuple[str | int, ...]) -> None:
     wanted = (types,) if isinstance(types, str) else types
     if node.type != "any" and node.type not in wanted:
-        raise ExprError(path, f"expected {' or '.join(wanted)}, got {node.type}")
+        raise ExpressionError(path, f"expected {' or '.join(wanted)}, got {node.type}")
 
 
 def _check_literal(a: Node, b: Node, scope: Scope, path: tuple[str | int, ...]) -> None:
@@ -282,7 +274,7 @@ def _check_literal(a: Node, b: Node, scope: Scope, path: tuple[str | int, ...]) 
         for j, value in enumerate(values):
             if str(value) not in allowed:
                 where = (*path, i) if not isinstance(lit.value, tuple) else (*path, i, j)
-                raise ExprError(
+                raise ExpressionError(
                     where,
                     f"unknown {ref.domain.replace('_', ' ')} {value!r}",
                     did_you_mean(str(value), allowed) or f"known: {', '.join(sorted(allowed))}",

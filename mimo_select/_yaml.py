@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 import yaml
 
-from .errors import Location, Problem
+from .errors import DataError, Location, Problem
 
 MAX_BYTES = 1024 * 1024
 MAX_NODES = 200_000  # after alias expansion; the bundled files have a few hundred
@@ -59,18 +59,10 @@ class Document:
         return Problem(self.locate(path), message, hint)
 
 
-class YamlError(Exception):
-    """Raised by `load` with the problems found; callers wrap them in their own DataError."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        super().__init__("\n".join(map(str, problems)))
-        self.problems = problems
-
-
 def load(source: str | Path, *, text: str | None = None, display: str | None = None) -> Document:
     """Read one YAML document from `source` (or from `text`, naming it `source`).
 
-    Raises `YamlError` for unreadable files, syntax errors, duplicate keys, more than one
+    Raises `DataError` for unreadable files, syntax errors, duplicate keys, more than one
     document, files over 1 MiB and alias expansion past `MAX_NODES` nodes.
     """
     name = display or str(source)
@@ -80,29 +72,29 @@ def load(source: str | Path, *, text: str | None = None, display: str | None = N
         try:
             size = path.stat().st_size
             if size > MAX_BYTES:
-                raise YamlError(
+                raise DataError(
                     [Problem(where, f"file is {size:,} bytes; data files are limited to 1 MiB")]
                 )
             raw = path.read_bytes()
         except OSError as exc:
-            raise YamlError([Problem(where, f"cannot read file: {exc.strerror}")]) from None
+            raise DataError([Problem(where, f"cannot read file: {exc.strerror}")]) from None
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise YamlError(
+            raise DataError(
                 [Problem(where, f"not UTF-8 text (byte {exc.start} is 0x{raw[exc.start]:02x})")]
             ) from None
     elif len(text.encode("utf-8")) > MAX_BYTES:
-        raise YamlError([Problem(where, "text is over 1 MiB; data files are limited to 1 MiB")])
+        raise DataError([Problem(where, "text is over 1 MiB; data files are limited to 1 MiB")])
 
     loader = _DataLoader(text)
     try:
         node = loader.get_single_node()
         if node is None:
-            raise YamlError([Problem(Location(name, 1, 1), "the file is empty")])
+            raise DataError([Problem(Location(name, 1, 1), "the file is empty")])
         expanded = _expanded_size(node, {})
         if expanded > MAX_NODES:
-            raise YamlError(
+            raise DataError(
                 [
                     Problem(
                         Location(name, 1, 1),
@@ -115,17 +107,17 @@ def load(source: str | Path, *, text: str | None = None, display: str | None = N
         problems: list[Problem] = []
         _index(node, (), marks, problems, name)
         if problems:
-            raise YamlError(problems)
+            raise DataError(problems)
         data = loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         loc = Location(name, mark.line + 1, mark.column + 1) if mark else where
         message = " ".join(filter(None, [exc.context, exc.problem])) or "invalid YAML"
-        raise YamlError([Problem(loc, f"YAML syntax: {message}")]) from None
+        raise DataError([Problem(loc, f"YAML syntax: {message}")]) from None
     except yaml.YAMLError as exc:
-        raise YamlError([Problem(where, f"YAML: {exc}")]) from None
+        raise DataError([Problem(where, f"YAML: {exc}")]) from None
     except RecursionError:
-        raise YamlError([Problem(where, "nesting is too deep")]) from None
+        raise DataError([Problem(where, "nesting is too deep")]) from None
     finally:
         loader.dispose()
     return Document(data, name, marks)

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 from . import _yaml
 from ._resources import bundled_file
-from .errors import CatalogError, Problem, TraitsError, UnknownModelError, did_you_mean
+from .errors import CatalogError, DataError, Problem, TraitsError, UnknownModelError, did_you_mean
 
 __all__ = [
     "Catalog",
@@ -335,7 +335,7 @@ def _load(path: Path, display: str) -> Catalog:
     """Read and check a catalog file in full."""
     try:
         doc = _yaml.load(path, display=display)
-    except _yaml.YamlError as exc:
+    except DataError as exc:
         raise CatalogError(exc.problems) from None
     return catalog_from_document(doc)
 

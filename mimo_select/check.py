@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .errors import MimoSelectError, RequestError
+from .errors import MimoSelectError, RequestError, UsageError
 from .tokens import TokenCount
 
 __all__ = ["CheckOptions", "Finding", "ReadError", "Report", "Target", "check_paths"]
@@ -30,10 +30,6 @@ FORMATS = {
 SKIP_DIRS = frozenset(("node_modules", "__pycache__", "site-packages"))
 PARALLEL_BYTES = 8 << 20  # below this much input, worker start-up costs more than it saves
 PARALLEL_FILES = 256
-
-
-class CheckUsageError(MimoSelectError):
-    """Bad paths, patterns or targets given to `check`."""
 
 
 @dataclass(frozen=True)
@@ -115,7 +111,7 @@ def discover(
         if any(c in raw for c in "*?["):
             matches = sorted(glob.glob(raw, recursive=True))
             if not matches:
-                raise CheckUsageError(f"{raw}: no file matches this pattern")
+                raise UsageError(f"{raw}: no file matches this pattern")
             for match in matches:
                 p = Path(match)
                 for f in _walk(p, any_extension) if p.is_dir() else [p]:
@@ -128,7 +124,7 @@ def discover(
         elif p.exists():
             found.setdefault(p)
         else:
-            raise CheckUsageError(f"{raw}: no such file or directory")
+            raise UsageError(f"{raw}: no such file or directory")
     files = list(found)
     if include:
         files = [f for f in files if any(_matches(f, pat) for pat in include)]

@@ -12,15 +12,11 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn, TextIO
 
 from . import _text
-from .errors import MimoSelectError
+from .errors import MimoSelectError, UsageError
 
 EXIT_OK, EXIT_VIOLATION, EXIT_ERROR = 0, 1, 2
 
 Command = Callable[[argparse.Namespace, TextIO, TextIO], int]
-
-
-class UsageError(MimoSelectError):
-    """Bad command-line usage (exit code 2)."""
 
 
 class _Parser(argparse.ArgumentParser):

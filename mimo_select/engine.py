@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ._expr import CONST, Node, input_thresholds
 from ._masks import bits_table, compile_mask
 from .catalog import Catalog, load_catalog
-from .errors import MimoSelectError, TraitsError, UnknownModelError
+from .errors import NoEligibleModelError, TraitsError, UnknownModelError
 from .requests import read_request
 from .rules import CompiledRules, Constraint, Preference, compile_rules, load_rules
 from .traits import Traits
@@ -26,13 +26,9 @@ if TYPE_CHECKING:
     from .tokens import TokenCount
 
 __all__ = [
-    "Candidate", "Decision", "Explanation", "NoEligibleModelError", "Reason", "Rejection",
+    "Candidate", "Decision", "Explanation", "Reason", "Rejection",
     "Selector", "Violation",
 ]  # fmt: skip
-
-
-class NoEligibleModelError(MimoSelectError):
-    """A decision without a model was asked to rewrite a body."""
 
 
 @dataclass(frozen=True, slots=True)

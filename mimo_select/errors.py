@@ -12,13 +12,18 @@ from dataclasses import dataclass
 __all__ = [
     "CatalogError",
     "DataError",
+    "ExpressionError",
     "Location",
     "MimoSelectError",
+    "NoEligibleModelError",
     "Problem",
     "RequestError",
     "RulesError",
+    "TokenizerError",
     "TraitsError",
     "UnknownModelError",
+    "UsageError",
+    "UsageStoreError",
     "suggest",
 ]
 
@@ -100,6 +105,18 @@ class DataError(MimoSelectError):
         return self.message
 
 
+class ExpressionError(MimoSelectError):
+    """A rule expression does not compile; `path` is where inside the rule field, `hint` a fix.
+
+    Raised while compiling and turned into a located `RulesError` problem by the rules loader.
+    """
+
+    def __init__(self, path: tuple[str | int, ...], message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.hint = hint
+
+
 class CatalogError(DataError):
     """The model catalog (`data/models.yaml` or a replacement) is invalid."""
 
@@ -127,3 +144,19 @@ class UnknownModelError(MimoSelectError, KeyError):
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return MimoSelectError.__str__(self)
+
+
+class NoEligibleModelError(MimoSelectError):
+    """A decision without a model was asked for one (`Decision.apply`)."""
+
+
+class TokenizerError(MimoSelectError):
+    """The bundled tokenizer files are missing or do not match their pinned hashes."""
+
+
+class UsageError(MimoSelectError):
+    """Bad command-line usage, paths or options (exit code 2)."""
+
+
+class UsageStoreError(MimoSelectError):
+    """A rate-limit usage store cannot be reached or answered wrongly (`on_error="closed"`)."""

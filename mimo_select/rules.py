@@ -17,10 +17,10 @@ from types import MappingProxyType
 from typing import Any
 
 from . import _yaml
-from ._expr import ExprError, Field, Node, Scope, compile_expr
+from ._expr import Field, Node, Scope, compile_expr
 from ._resources import bundled_file
 from .catalog import Catalog
-from .errors import Problem, RulesError, did_you_mean
+from .errors import DataError, ExpressionError, Problem, RulesError, did_you_mean
 from .traits import LATENCIES, VOICES
 
 __all__ = ["RuleSet", "load_rules"]
@@ -79,7 +79,7 @@ def load_rules(
     for path in paths:
         try:
             docs.append(_yaml.load(path))
-        except _yaml.YamlError as exc:
+        except DataError as exc:
             problems.extend(exc.problems)
     if problems:
         raise RulesError(problems)
@@ -90,7 +90,7 @@ def load_rules(
 def _bundled_document() -> _yaml.Document:
     try:
         return _yaml.load(bundled_file("rules", "default.yaml"), display="rules/default.yaml")
-    except _yaml.YamlError as exc:  # pragma: no cover - the test suite loads it
+    except DataError as exc:  # pragma: no cover - the test suite loads it
         raise RulesError(exc.problems) from None
 
 
@@ -321,25 +321,20 @@ def compile_rules(ruleset: RuleSet, catalog: Catalog) -> CompiledRules:
                 constraints.append(_constraint(rule, scope))
             else:
                 preferences.append(_preference(rule, scope))
-        except _RuleError as exc:
+        except RulesError as exc:
             problems.extend(exc.problems)
     if problems:
         raise RulesError(problems)
     return CompiledRules(tuple(constraints), tuple(preferences), ruleset.settings, ruleset.files)
 
 
-class _RuleError(Exception):
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = problems
-
-
 def _compile_field(rule: RuleDef, key: str, scope: Scope, expect: str) -> Node:
     try:
         node = compile_expr(rule.fields[key], scope)
-    except ExprError as exc:
-        raise _RuleError([rule.problem(key, exc.message, exc.hint, exc.path)]) from None
+    except ExpressionError as exc:
+        raise RulesError([rule.problem(key, exc.message, exc.hint, exc.path)]) from None
     if node.type not in (expect, "any"):
-        raise _RuleError([rule.problem(key, f"`{key}` must be a {expect}, not a {node.type}")])
+        raise RulesError([rule.problem(key, f"`{key}` must be a {expect}, not a {node.type}")])
     return node
 
 
@@ -369,7 +364,7 @@ def _templates(rule: RuleDef, allowed: Sequence[str], settings: Mapping[str, flo
                     )
                 )
     if problems:
-        raise _RuleError(problems)
+        raise RulesError(problems)
 
 
 def _constraint(rule: RuleDef, scope: Scope) -> Constraint:

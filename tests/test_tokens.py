@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mimo_select import _bpe, _chat, tokens
-from mimo_select.errors import RequestError
+from mimo_select.errors import RequestError, TokenizerError
 from mimo_select.tokens import TokenCount, bound_chat, bound_text, count_chat, count_text
 
 from .conftest import JSON, ROOT, SHARED
@@ -232,7 +232,7 @@ def test_shipped_rank_table_is_built_from_the_pinned_source() -> None:
 def test_a_tampered_rank_table_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     bad = dict(_bpe.spec(), ranks_sha256="0" * 64)
     monkeypatch.setattr(_bpe, "spec", lambda: bad)
-    with pytest.raises(_bpe.TokenizerError, match="is not the pinned"):
+    with pytest.raises(TokenizerError, match="is not the pinned"):
         _bpe._build_encoding()
 
 

@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 
 from mimo_select import _yaml
+from mimo_select.errors import DataError
 
 
 def _problems(text: str) -> list[str]:
-    with pytest.raises(_yaml.YamlError) as info:
+    with pytest.raises(DataError) as info:
         _yaml.load("x.yaml", text=text)
     return [str(p) for p in info.value.problems]
 
@@ -49,7 +50,7 @@ def test_small_aliases_are_fine() -> None:
 def test_oversized_file_is_refused(tmp_path: Path) -> None:
     big = tmp_path / "big.yaml"
     big.write_text("# " + "x" * (1024 * 1024) + "\n")
-    with pytest.raises(_yaml.YamlError, match="data files are limited to 1 MiB"):
+    with pytest.raises(DataError, match="data files are limited to 1 MiB"):
         _yaml.load(big)
 
 
@@ -59,9 +60,9 @@ def test_empty_multi_document_and_non_utf8(tmp_path: Path) -> None:
     assert "expected a single document" in multi
     bad = tmp_path / "bad.yaml"
     bad.write_bytes(b"a: \xff\n")
-    with pytest.raises(_yaml.YamlError, match=r"not UTF-8 text \(byte 3 is 0xff\)"):
+    with pytest.raises(DataError, match=r"not UTF-8 text \(byte 3 is 0xff\)"):
         _yaml.load(bad)
-    with pytest.raises(_yaml.YamlError, match="cannot read file"):
+    with pytest.raises(DataError, match="cannot read file"):
         _yaml.load(tmp_path / "missing.yaml")
 
 
