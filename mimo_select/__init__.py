@@ -13,6 +13,7 @@ from .errors import (
     CatalogError,
     DataError,
     MimoSelectError,
+    NoEligibleModelError,
     RequestError,
     RulesError,
     TraitsError,
@@ -21,26 +22,27 @@ from .errors import (
 
 if TYPE_CHECKING:
     from .catalog import Catalog, GuideEntry, Length, Model, load_catalog
-    from .engine import Candidate, Decision, Explanation, Reason, Rejection, Selector, Violation
+    from .decisions import Candidate, Decision, Explanation, Reason, Rejection, Violation
+    from .engine import Selector
     from .rules import RuleSet, load_rules
     from .tokens import TokenCount, count_chat, count_tokens
     from .traits import Traits
 
 _LAZY = {
-    "Candidate": "engine",
+    "Candidate": "decisions",
     "Catalog": "catalog",
-    "Decision": "engine",
-    "Explanation": "engine",
+    "Decision": "decisions",
+    "Explanation": "decisions",
     "GuideEntry": "catalog",
     "Length": "catalog",
     "Model": "catalog",
-    "Reason": "engine",
-    "Rejection": "engine",
+    "Reason": "decisions",
+    "Rejection": "decisions",
     "RuleSet": "rules",
     "Selector": "engine",
     "TokenCount": "tokens",
     "Traits": "traits",
-    "Violation": "engine",
+    "Violation": "decisions",
     "count_chat": "tokens",
     "count_tokens": "tokens",
     "load_catalog": "catalog",
@@ -74,6 +76,7 @@ __all__ = [
     "Length",
     "MimoSelectError",
     "Model",
+    "NoEligibleModelError",
     "Reason",
     "Rejection",
     "RequestError",

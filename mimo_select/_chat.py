@@ -15,6 +15,7 @@ from ._bpe import encoding, spec, specials_pattern
 from .errors import RequestError
 
 if TYPE_CHECKING:
+    from .catalog import MediaTokens
     from .media import MediaEstimate
 
 
@@ -29,10 +30,12 @@ class Chat:
         messages: Sequence[Mapping[str, Any]],
         tools: Sequence[Mapping[str, Any]] | None,
         thinking: bool | None,
+        media: MediaTokens | None = None,
         *,
         sizes_only: bool = False,
     ) -> None:
         self.messages, self.tools, self.thinking = messages, tools, thinking
+        self.media_params = media
         self.template = spec()["chat"]
         self.sizes_only = sizes_only
         self.segments: list[str] = []  # text between special tokens, tokenized one by one
@@ -83,7 +86,6 @@ class Chat:
         if self.tools:
             if not isinstance(self.tools, list):
                 raise RequestError("tools must be a list", where="$.tools")
-            self.inexact.append("tool definitions (template not calibrated)")
             self._text(_render_tools(self.tools, t))
         self._text(t["turn_close"])
         offset = 1 if system is not None else 0
@@ -124,8 +126,7 @@ class Chat:
         self._content(message.get("content"), f"{where}.content")
         calls = message.get("tool_calls") or message.get("function_call")
         if role == "assistant" and calls:
-            self.inexact.append("tool calls (template not calibrated)")
-            self._text(_render_calls(calls, t, f"{where}.tool_calls"))
+            self._text(_render_calls(calls, t, f"{where}.tool_calls", self.inexact))
         self._text(t["turn_close"])
 
     def _content_text(self, text: str) -> None:
@@ -153,13 +154,13 @@ class Chat:
             if not isinstance(part, Mapping):
                 raise RequestError("a content part must be an object", where=at)
             kind = part.get("type")
-            if kind == "text" or (kind is None and "text" in part):
+            if kind == "text":
                 text = part.get("text")
                 if not isinstance(text, str):
                     raise RequestError("a text part needs a string `text`", where=f"{at}.text")
                 self._content_text(text)
             else:
-                self.media.append(media.estimate_part(part, at))
+                self.media.append(media.estimate_part(part, at, self.media_params))
                 self._special(self.template["media_wrapper_tokens"])
 
     def suffixes(self) -> tuple[int, int]:
@@ -212,10 +213,14 @@ def bound_no_tokenizer(text: str) -> int:
 
 def _render_tools(tools: Sequence[Mapping[str, Any]], t: Mapping[str, Any]) -> str:
     out = [t["tools_open"]]
+    defaults = {k: v for k, v in t["function_defaults"].items() if not k.startswith("$")}
     for tool in tools:
         fn = tool.get("function", tool) if isinstance(tool, Mapping) else {}
         if not isinstance(fn, Mapping):
             fn = {}
+        # as the server hands it to the template: its defaults first (so `strict` is the
+        # first extra key), what the request gives overriding them
+        fn = {**defaults, **fn}
         params: Any = fn.get("parameters")
         params = params if isinstance(params, Mapping) else {}
         props: Any = params.get("properties")
@@ -237,7 +242,7 @@ def _render_tools(tools: Sequence[Mapping[str, Any]], t: Mapping[str, Any]) -> s
             t["tool"].format(
                 name=fn.get("name", ""),
                 description=t["tool_description"].format(
-                    description=str(fn.get("description", "")).strip()
+                    description=str(fn.get("description")).strip()  # None renders as "None"
                 )
                 if "description" in fn
                 else "",
@@ -264,7 +269,7 @@ def _extra(obj: Any, handled: Iterable[str], t: Mapping[str, Any]) -> str:
     )
 
 
-def _render_calls(calls: Any, t: Mapping[str, Any], where: str) -> str:
+def _render_calls(calls: Any, t: Mapping[str, Any], where: str, inexact: list[str]) -> str:
     if isinstance(calls, Mapping):  # legacy `function_call`
         calls = [calls]
     if not isinstance(calls, list):
@@ -279,7 +284,8 @@ def _render_calls(calls: Any, t: Mapping[str, Any], where: str) -> str:
         if isinstance(args, str):
             try:
                 args = json.loads(args)
-            except ValueError:
+            except ValueError:  # how the server renders unparsable arguments is not known
+                inexact.append("tool call arguments that are not valid JSON")
                 args = {"arguments": args}
         if not isinstance(args, Mapping):
             args = {"arguments": args}

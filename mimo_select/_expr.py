@@ -19,9 +19,10 @@ from dataclasses import dataclass, replace
 from itertools import repeat
 from typing import Any
 
-from .errors import ExpressionError
+from ._operators import CONST, MODELS, OPERATORS, PER_MODEL, TRAIT, Operator
+from .errors import ExpressionError, did_you_mean
 
-CONST, MODELS, TRAIT, PER_MODEL = "const", "models", "trait", "per_model"
+__all__ = ["CONST", "MODELS", "PER_MODEL", "TRAIT", "Field", "Node", "Scope", "compile_expr"]
 
 Fn = Callable[[Any], Any]
 
@@ -43,7 +44,8 @@ class Node:
     literal: bool = False
     op: str | None = None  # the operator that built it, and its operands: for `_masks`
     args: tuple[Node, ...] = ()
-    ref: str | None = None  # the reference it reads, e.g. "$traits.input_tokens"
+    ref: str | None = None  # the reference it is, e.g. "$traits.input_tokens"
+    reads: frozenset[str] = frozenset()  # every reference it or its operands read
 
     @property
     def varies(self) -> bool:
@@ -78,42 +80,6 @@ class Scope:
     domains: Mapping[str, frozenset[str]]
 
 
-_COMPARE = {
-    "$eq": operator.eq,
-    "$ne": operator.ne,
-    "$lt": operator.lt,
-    "$lte": operator.le,
-    "$gt": operator.gt,
-    "$gte": operator.ge,
-}
-
-
-def _contains(x: Any, coll: Any) -> bool:
-    return x in coll
-
-
-def _not_contains(x: Any, coll: Any) -> bool:
-    return x not in coll
-
-
-def _order(x: Any, ranked: Any) -> float:
-    """1 for the first of n, (n - i) / n for the i-th, 0 when absent."""
-    ranked = list(ranked)
-    if x not in ranked:
-        return 0.0
-    return float(len(ranked) - ranked.index(x)) / len(ranked)
-
-
-_MEMBERSHIP = {"$in": _contains, "$nin": _not_contains}
-_SETS: dict[str, Callable[..., Any]] = {
-    "$subset": operator.le,
-    "$disjoint": frozenset.isdisjoint,
-}  # on frozensets
-OPERATORS = (
-    *_COMPARE, *_MEMBERSHIP, *_SETS, "$order", "$and", "$or", "$not", "$add", "$exists",
-)  # fmt: skip
-
-
 def compile_expr(expr: Any, scope: Scope, path: tuple[str | int, ...] = ()) -> Node:
     """Compile one expression; raises `ExpressionError` naming the offending sub-path."""
     if isinstance(expr, str) and expr.startswith("$"):
@@ -142,8 +108,11 @@ def compile_expr(expr: Any, scope: Scope, path: tuple[str | int, ...] = ()) -> N
 
 
 def _reference(ref: str, scope: Scope, path: tuple[str | int, ...]) -> Node:
-    from .errors import did_you_mean
+    node = _resolve(ref, scope, path)
+    return replace(node, ref=ref, reads=frozenset((ref,)))
 
+
+def _resolve(ref: str, scope: Scope, path: tuple[str | int, ...]) -> Node:
     parts = ref[1:].split(".")
     head, rest = parts[0], parts[1:]
     namespaces = ("traits", "model", "scenario", "guide", "settings")
@@ -156,12 +125,12 @@ def _reference(ref: str, scope: Scope, path: tuple[str | int, ...]) -> Node:
         if rest[0] not in scope.models:
             raise unknown("model field", rest[0], list(scope.models))
         field, values = scope.models[rest[0]]
-        return Node(MODELS, values, field.type, field.domain, ref=ref)
+        return Node(MODELS, values, field.type, field.domain)
     if head == "traits" and len(rest) == 1:
         if rest[0] not in scope.traits:
             raise unknown("trait", rest[0], list(scope.traits))
         field = scope.traits[rest[0]]
-        return Node(TRAIT, operator.attrgetter(rest[0]), field.type, field.domain, ref=ref)
+        return Node(TRAIT, operator.attrgetter(rest[0]), field.type, field.domain)
     if head == "scenario" and len(rest) == 1:
         if rest[0] not in scope.scenario:
             raise unknown("scenario field", rest[0], list(scope.scenario))
@@ -178,69 +147,44 @@ def _reference(ref: str, scope: Scope, path: tuple[str | int, ...]) -> Node:
     if head == "settings" and len(rest) == 1:
         if rest[0] not in scope.settings:
             raise unknown("setting", rest[0], list(scope.settings))
-        return Node(CONST, scope.settings[rest[0]], "number", ref=ref)
+        return Node(CONST, scope.settings[rest[0]], "number")
     if head not in namespaces:
         raise unknown("reference", f"${head}", [f"${n}" for n in namespaces])
     shape = {"guide": "$guide.SCENARIO.FIELD"}.get(head, f"${head}.NAME")
     raise ExpressionError(path, f"malformed reference {ref!r}", f"write {shape}")
 
 
-def _operator(op: str, args: Any, scope: Scope, path: tuple[str | int, ...]) -> Node:
-    node, operands = _build(op, args, scope, path)
+def _operator(name: str, args: Any, scope: Scope, path: tuple[str | int, ...]) -> Node:
+    op = OPERATORS.get(name)
+    if op is None:
+        raise ExpressionError(path, f"unknown operator {name!r}", did_you_mean(name, OPERATORS))
+    operands = _operands(op, args, scope, path)
+    for i, node in enumerate(operands):
+        types = op.operands[0] if op.arity == "many" else op.operands[i]
+        _expect(node, types, (*path, i) if isinstance(args, list) else path)
+    if op.literals:
+        _check_literal(operands[0], operands[1], scope, path)
+    if op.sets:
+        operands = [_as_set(node) for node in operands]
+    node = _lift(op, operands, scope.n_models)
+    reads = frozenset().union(*(nd.reads for nd in operands))
     if node.varies:
-        node = replace(node, op=op, args=tuple(operands))
-    return node
+        return replace(node, op=name, args=tuple(operands), reads=reads)
+    return replace(node, reads=reads)
 
 
-def _build(
-    op: str, args: Any, scope: Scope, path: tuple[str | int, ...]
-) -> tuple[Node, list[Node]]:
-    from .errors import did_you_mean
-
-    if op not in OPERATORS:
-        raise ExpressionError(path, f"unknown operator {op!r}", did_you_mean(op, OPERATORS))
-    if op == "$not":
-        inner = compile_expr(args, scope, path)
-        _expect(inner, "bool", path)
-        return _lift(_kleene_not, [inner], "bool", scope.n_models, strict=False), [inner]
-    if op == "$exists":
+def _operands(op: Operator, args: Any, scope: Scope, path: tuple[str | int, ...]) -> list[Node]:
+    if op.arity == "one":
+        return [compile_expr(args, scope, path)]
+    if op.arity == "ref":
         if not (isinstance(args, str) and args.startswith("$")):
-            raise ExpressionError(path, "$exists takes a reference")
-        ref = _reference(args, scope, path)
-        return _lift(lambda v: v is not None, [ref], "bool", scope.n_models, strict=False), [ref]
+            raise ExpressionError(path, f"{op.name} takes a reference")
+        return [_reference(args, scope, path)]
     if not isinstance(args, list):
-        raise ExpressionError(path, f"{op} takes a list of operands")
-    nodes = [compile_expr(a, scope, (*path, i)) for i, a in enumerate(args)]
-    if op in ("$and", "$or"):
-        for i, node in enumerate(nodes):
-            _expect(node, "bool", (*path, i))
-        fn = _kleene_and if op == "$and" else _kleene_or
-        return _lift(fn, nodes, "bool", scope.n_models, strict=False), nodes
-    if op == "$add":
-        for i, node in enumerate(nodes):
-            _expect(node, "number", (*path, i))
-        return _lift(lambda *xs: sum(xs), nodes, "number", scope.n_models), nodes
-    if len(nodes) != 2:
-        raise ExpressionError(path, f"{op} takes exactly two operands")
-    left, right = nodes
-    if op in _COMPARE:
-        if op not in ("$eq", "$ne"):
-            _expect(left, "number", (*path, 0))
-            _expect(right, "number", (*path, 1))
-        _check_literal(left, right, scope, path)
-        return _lift(_COMPARE[op], nodes, "bool", scope.n_models), nodes
-    if op in _MEMBERSHIP or op == "$order":
-        _expect(right, ("set", "list"), (*path, 1))
-        _check_literal(left, right, scope, path)
-        if op == "$order":
-            return _lift(_order, nodes, "number", scope.n_models), nodes
-        return _lift(_MEMBERSHIP[op], nodes, "bool", scope.n_models), nodes
-    # $subset, $disjoint: set operands throughout (lists hold no duplicates that matter)
-    _expect(left, ("set", "list"), (*path, 0))
-    _expect(right, ("set", "list"), (*path, 1))
-    _check_literal(left, right, scope, path)
-    sets = [_as_set(left), _as_set(right)]
-    return _lift(_SETS[op], sets, "bool", scope.n_models), sets
+        raise ExpressionError(path, f"{op.name} takes a list of operands")
+    if op.arity != "many" and len(args) != op.arity:
+        raise ExpressionError(path, f"{op.name} takes exactly {op.arity} operands")
+    return [compile_expr(a, scope, (*path, i)) for i, a in enumerate(args)]
 
 
 def _as_set(node: Node) -> Node:
@@ -258,14 +202,12 @@ def _as_set(node: Node) -> Node:
 
 def _expect(node: Node, types: str | tuple[str, ...], path: tuple[str | int, ...]) -> None:
     wanted = (types,) if isinstance(types, str) else types
-    if node.type != "any" and node.type not in wanted:
+    if "any" not in wanted and node.type != "any" and node.type not in wanted:
         raise ExpressionError(path, f"expected {' or '.join(wanted)}, got {node.type}")
 
 
 def _check_literal(a: Node, b: Node, scope: Scope, path: tuple[str | int, ...]) -> None:
     """A literal compared with a reference must be a value that reference can take."""
-    from .errors import did_you_mean
-
     for i, (lit, ref) in enumerate(((a, b), (b, a))):
         if not lit.literal or ref.domain is None or lit.value is None:
             continue
@@ -281,26 +223,10 @@ def _check_literal(a: Node, b: Node, scope: Scope, path: tuple[str | int, ...]) 
                 )
 
 
-def _kleene_not(v: Any) -> Any:
-    return None if v is None else not v
-
-
-def _kleene_and(*vs: Any) -> Any:
-    if any(v is False for v in vs):
-        return False
-    return None if any(v is None for v in vs) else True
-
-
-def _kleene_or(*vs: Any) -> Any:
-    if any(v is True for v in vs):
-        return True
-    return None if any(v is None for v in vs) else False
-
-
-def _lift(
-    fn: Callable[..., Any], nodes: list[Node], type_: str, n: int, strict: bool = True
-) -> Node:
-    """Apply `fn` per model; fold what is constant; `strict`: a None operand gives None."""
+def _lift(op: Operator, nodes: list[Node], n: int) -> Node:
+    """Apply the operator per model; fold what is constant. A strict operator gives None
+    where an operand is None."""
+    fn, type_, strict = op.evaluate, op.result, op.strict
     elem = _strict(fn) if strict else fn
     per_model = any(nd.per_model for nd in nodes)
     if not any(nd.varies for nd in nodes):  # constant folding
@@ -335,9 +261,9 @@ def _lift(
             return None if x is None else [fn(y, x) for y in column]
 
         return Node(PER_MODEL, models_vs_trait, type_)
-    if fn is _kleene_and and TRAIT in kinds:  # a false trait test decides for every model
+    if op.name == "$and" and TRAIT in kinds:  # a false trait test decides for every model
         traits_only = [g for g, k in zip(getters, kinds, strict=True) if k == TRAIT]
-        rest = _lift(fn, [nd for nd in nodes if nd.kind != TRAIT], type_, n, strict)
+        rest = _lift(op, [nd for nd in nodes if nd.kind != TRAIT], n)
         rest_get = rest.getter()
 
         def and_traits_first(t: Any) -> Any:
@@ -395,7 +321,7 @@ def input_thresholds(node: Node) -> list[float] | None:
     these numbers, which lets the selector skip re-checking such an interval."""
     if not _reads_input(node):
         return []
-    if node.op in _ORDERING and len(node.args) == 2:
+    if node.op in _ORDERING:
         for side, other in (node.args, node.args[::-1]):
             offset = _input_sum(side)
             if offset is not None and not _reads_input(other) and other.kind in (CONST, MODELS):
@@ -415,7 +341,7 @@ def input_thresholds(node: Node) -> list[float] | None:
 
 
 def _reads_input(node: Node) -> bool:
-    return node.ref == INPUT or any(_reads_input(a) for a in node.args)
+    return INPUT in node.reads
 
 
 def _input_sum(node: Node) -> float | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ._text import Style, wrap
-from .engine import Decision, Explanation, Reason, Violation
+from .decisions import Decision, Explanation, Reason, Violation
 
 WIDTH = 80
 

@@ -8,242 +8,24 @@ texts of reasons and violations are built when first read, not on the routing pa
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from functools import cache, cached_property
+from collections.abc import Callable, Iterable, Mapping
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._expr import CONST, Node, input_thresholds
-from ._masks import bits_table, compile_mask
+from ._masks import bit_indices, compile_mask
 from .catalog import Catalog, load_catalog
-from .errors import NoEligibleModelError, TraitsError, UnknownModelError
-from .requests import read_request
+from .decisions import Decision, Explanation, Reason, Violation
+from .errors import TraitsError, UnknownModelError
+from .requests import Request, read_request
 from .rules import CompiledRules, Constraint, Preference, compile_rules, load_rules
 from .traits import Traits
 
 if TYPE_CHECKING:
     from .tokens import TokenCount
 
-__all__ = [
-    "Candidate", "Decision", "Explanation", "Reason", "Rejection",
-    "Selector", "Violation",
-]  # fmt: skip
-
-
-@dataclass(frozen=True, slots=True)
-class Reason:
-    """Why a model scores what it does: the rule and its message."""
-
-    rule: str
-    message: str
-    points: float = 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class Violation:
-    """A hard limit a model would break, with the numbers on both sides."""
-
-    rule: str
-    limit: str
-    required: Any
-    allowed: Any
-    message: str
-    fix: str | None = None
-    certain: bool = True
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "rule": self.rule,
-            "limit": self.limit,
-            "required": _jsonable(self.required),
-            "allowed": _jsonable(self.allowed),
-            "message": self.message,
-            "certain": self.certain,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    model: str
-    score: float
-    reasons: tuple[Reason, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Rejection:
-    model: str
-    violations: tuple[Violation, ...]
-
-
-class Decision:
-    """The answer for one set of traits: the choice, the fallbacks, and the full story.
-
-    `model` and `fallbacks` are computed by `select`; `ranked`, `rejected` and `suggestions`
-    are built on first access from what `select` recorded.
-    """
-
-    def __init__(
-        self,
-        selector: Selector,
-        traits: Traits,
-        order: list[int],
-        scores: list[float],
-        *,
-        hits: list[tuple[Constraint, int]],
-        maybe: list[tuple[Constraint, int]] | None = None,
-        scored: Traits | None = None,
-        requested: str | None = None,
-    ) -> None:
-        ids = selector.catalog.ids
-        self.requested = requested
-        self.requested_fits: bool | None = None
-        if requested is not None:  # validate the body's own model: first if it fits
-            index = ids.index(requested)
-            self.requested_fits = index in order
-            if self.requested_fits:
-                order = [index, *(i for i in order if i != index)]
-        self._selector = selector
-        self.traits = traits
-        self.model: str | None = ids[order[0]] if order else None
-        self.fallbacks: tuple[str, ...] = tuple(map(ids.__getitem__, order[1:]))
-        self._order = order
-        self._scores = scores
-        self._hits = hits  # (rule, mask of models it surely rejects), at `traits`
-        self._maybe = maybe or []  # (rule, mask) it may reject, at the count's upper bound
-        self._scored = scored or traits  # the traits the scores were computed for
-
-    def __repr__(self) -> str:
-        return f"<Decision model={self.model!r} fallbacks={list(self.fallbacks)}>"
-
-    def apply(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        """A new body with `model` set to the choice. The original is not changed and nothing
-        in it is copied: the new body shares its messages and payloads."""
-        if self.model is None:
-            raise NoEligibleModelError(
-                "no model is eligible for this request; see the decision's rejections",
-                where="$.model",
-            )
-        return {**body, "model": self.model}
-
-    @property
-    def ok(self) -> bool:
-        return self.model is not None
-
-    @cached_property
-    def ranked(self) -> tuple[Candidate, ...]:
-        """Every eligible model, best first; after the first, the fallback order."""
-        sel = self._selector
-        return tuple(
-            Candidate(
-                sel.catalog.ids[i],
-                round(self._scores[i], 6),
-                sel._reasons(self._scored, i, self.traits.tokens),
-            )
-            for i in self._order
-        )
-
-    @cached_property
-    def rejected(self) -> tuple[Rejection, ...]:
-        """Every ineligible model, in catalog order, with the limits it violates."""
-        per_model: dict[int, list[Violation]] = {}
-        bits = self._selector._bits
-        for hits, traits, certain in ((self._hits, self.traits, True),
-                                      (self._maybe, self._scored, False)):  # fmt: skip
-            for rule, mask in hits:
-                for i in bits[mask]:
-                    per_model.setdefault(i, []).append(
-                        self._selector._violation(rule, traits, i, certain)
-                    )
-        ids = self._selector.catalog.ids
-        return tuple(Rejection(ids[i], tuple(per_model[i])) for i in sorted(per_model))
-
-    @cached_property
-    def suggestions(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
-        """When nothing is eligible: per model, the changes that would make it eligible.
-
-        Models needing the fewest changes come first.
-        """
-        if self.model is not None:
-            return ()
-        options = [
-            (r.model, tuple(dict.fromkeys(v.fix for v in r.violations if v.fix)))
-            for r in self.rejected
-        ]
-        complete = [o for o in options if all(v.fix for v in self._rejection(o[0]).violations)]
-        return tuple(sorted(complete, key=lambda o: len(o[1])))
-
-    def _rejection(self, model: str) -> Rejection:
-        return next(r for r in self.rejected if r.model == model)
-
-    def to_json(self) -> dict[str, Any]:
-        """The stable JSON contract (`mimo-select schema decision`)."""
-        out: dict[str, Any] = {
-            "model": self.model,
-            "fallbacks": list(self.fallbacks),
-            "ranked": [
-                {
-                    "model": c.model,
-                    "score": c.score,
-                    "reasons": [{"rule": r.rule, "message": r.message} for r in c.reasons],
-                }
-                for c in self.ranked
-            ],
-            "rejected": [
-                {"model": r.model, "violations": [v.to_json() for v in r.violations]}
-                for r in self.rejected
-            ],
-            "traits": self.traits.to_json(),
-        }
-        if self.traits.tokens is not None:
-            out["tokens"] = self.traits.tokens.to_json()
-        if self.requested is not None:
-            out["requested"] = {"model": self.requested, "fits": self.requested_fits}
-        if self.model is None:
-            out["suggestions"] = [
-                {"model": model, "changes": list(changes)} for model, changes in self.suggestions
-            ]
-        return out
-
-
-@dataclass(frozen=True)
-class Explanation:
-    """Why one model ranks where it does, or is rejected, next to the winner."""
-
-    model: str
-    decision: Decision
-    eligible: bool
-    rank: int | None  # 1-based among eligible models
-    score: float | None
-    reasons: tuple[Reason, ...]
-    violations: tuple[Violation, ...]
-    considered: tuple[tuple[str, str, bool], ...]  # (rule id, kind, applies) for every rule
-
-    @property
-    def winner(self) -> str | None:
-        return self.decision.model
-
-    @property
-    def winner_score(self) -> float | None:
-        ranked = self.decision.ranked
-        return ranked[0].score if ranked else None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "eligible": self.eligible,
-            "rank": self.rank,
-            "score": self.score,
-            "winner": self.winner,
-            "winner_score": self.winner_score,
-            "reasons": [{"rule": r.rule, "message": r.message} for r in self.reasons],
-            "violations": [v.to_json() for v in self.violations],
-            "rules": [
-                {"rule": rid, "type": kind, "applies": applies}
-                for rid, kind, applies in self.considered
-            ],
-            "traits": self.decision.traits.to_json(),
-        }
+__all__ = ["Selector"]
 
 
 class Selector:
@@ -257,7 +39,8 @@ class Selector:
         self._scenarios = frozenset(g.scenario for g in catalog.guide)
         self._constraints = rules.constraints
         self._full = (1 << self._n) - 1
-        self._bits = bits_table(self._n)
+        self._bits = bit_indices(self._n)
+        self._narrator = _Narrator(catalog, rules, self._bits)
         self._checks = tuple(
             (
                 rule,
@@ -311,6 +94,13 @@ class Selector:
 
     # --- the three levels of answer ------------------------------------------------------
 
+    def read(
+        self, data: Any, *, api: str = "auto", model: str | None = None, exact: bool = False
+    ) -> Request:
+        """Read a request body, a messages list, a prompt or text with this selector's catalog
+        (see `read_request`): the one reading every entry point shares."""
+        return read_request(data, self.catalog, api=api, model=model, exact=exact)
+
     def route(self, body: Mapping[str, Any], *, api: str = "auto") -> Decision:
         """Decide for an OpenAI- or Anthropic-compatible request body.
 
@@ -342,9 +132,9 @@ class Selector:
         for _, mask in hits:
             rejected |= mask
         scores = self._scores(traits, self._scorers, self._base_scores)
-        order = list(self._bits[self._full & ~rejected])
+        order = list(self._bits(self._full & ~rejected))
         order.sort(key=lambda i: -scores[i])  # stable: ties keep catalog order
-        return Decision(self, traits, order, scores, hits=hits, requested=model)
+        return Decision(self._narrator, traits, order, scores, hits=hits, requested=model)
 
     def _hits(self, traits: Traits, checks: Any) -> list[tuple[Constraint, int]]:
         """(rule, mask of the models it rejects) for every rule in `checks` that rejects any."""
@@ -415,15 +205,15 @@ class Selector:
         high_scores = self._scores(high, self._token_scorers, fixed)
         eligible = self._full & ~certain & ~maybe
         unsettled = bool(maybe) or any(
-            low_scores[i] != high_scores[i] for i in self._bits[eligible]
+            low_scores[i] != high_scores[i] for i in self._bits(eligible)
         )
         count = traits.tokens
         if unsettled and count is not None and count.refine is not None:
             return self.select(traits.with_count(count.refine()), model=model)
-        order = list(self._bits[eligible])
+        order = list(self._bits(eligible))
         order.sort(key=lambda i: -high_scores[i])
         return Decision(
-            self, traits, order, high_scores, hits=low_hits, maybe=extra, scored=high,
+            self._narrator, traits, order, high_scores, hits=low_hits, maybe=extra, scored=high,
             requested=model,
         )  # fmt: skip
 
@@ -448,7 +238,7 @@ class Selector:
             considered.append((rule.id, "constraint", rule.id in violated))
         reasons = next((c.reasons for c in decision.ranked if c.model == model_id), None)
         if reasons is None:
-            reasons = self._reasons(decision._scored, index, traits.tokens)
+            reasons = self._narrator.reasons(decision._scored, index, traits.tokens)
         applied = {r.rule for r in reasons}
         for pref in self.rules.preferences:
             considered.append((pref.id, "preference", pref.id in applied))
@@ -483,11 +273,23 @@ class Selector:
                 bad = sorted(ids - self._ids)[0]
                 raise UnknownModelError(bad, self.catalog.ids, where=name)
 
-    def _reasons(
+
+class _Narrator:
+    """The texts of a decision (reasons, violations), built when a decision is first read."""
+
+    def __init__(
+        self, catalog: Catalog, rules: CompiledRules, indices: Callable[[int], tuple[int, ...]]
+    ) -> None:
+        self._catalog = catalog
+        self._rules = rules
+        self.ids = catalog.ids
+        self.indices = indices
+
+    def reasons(
         self, traits: Traits, index: int, count: TokenCount | None = None
     ) -> tuple[Reason, ...]:
         reasons = []
-        for pref in self.rules.preferences:
+        for pref in self._rules.preferences:
             when = pref.when.evaluate(traits)
             if when is None or when is False:
                 continue
@@ -514,12 +316,12 @@ class Selector:
         return tuple(reasons)
 
     def _preference_message(self, pref: Preference, traits: Traits, index: int) -> str:
-        values: dict[str, Any] = dict(self.rules.settings)
-        model_id = self.catalog.ids[index]
+        values: dict[str, Any] = dict(self._rules.settings)
+        model_id = self.ids[index]
         values["model"] = model_id
         values["scenario"] = traits.scenario or ""
         values["requirement"] = (
-            self.catalog.scenario(traits.scenario).requirement if traits.scenario else ""
+            self._catalog.scenario(traits.scenario).requirement if traits.scenario else ""
         )
         ranked = pref.ordered_by.evaluate(traits) if pref.ordered_by else None
         values["position"] = (
@@ -527,16 +329,16 @@ class Selector:
         )
         return _render(pref.message, values)
 
-    def _violation(
+    def violation(
         self, rule: Constraint, traits: Traits, index: int, certain: bool = True
     ) -> Violation:
         required = allowed = None
         if rule.operands:
             required = _at(rule.operands[0].evaluate(traits), index, rule.operands[0])
             allowed = _at(rule.operands[1].evaluate(traits), index, rule.operands[1])
-        values: dict[str, Any] = dict(self.rules.settings)
+        values: dict[str, Any] = dict(self._rules.settings)
         values.update(
-            model=self.catalog.ids[index],
+            model=self.ids[index],
             required=required,
             allowed=allowed,
             missing=_missing(rule.op, required, allowed),
@@ -600,14 +402,14 @@ def _score_value(pref: Preference, traits: Traits | None) -> Any:
 
 
 def _points(
-    weight: float, applies: int, factor: Any, bits: tuple[tuple[int, ...], ...]
+    weight: float, applies: int, factor: Any, bits: Callable[[int], tuple[int, ...]]
 ) -> list[tuple[int, float]]:
     """(model index, points) for every model in the `applies` mask."""
     if factor is None:
         return []
     if isinstance(factor, list | tuple):
-        return [(i, weight * factor[i]) for i in bits[applies] if factor[i]]
-    return [(i, weight * factor) for i in bits[applies]] if factor else []
+        return [(i, weight * factor[i]) for i in bits(applies) if factor[i]]
+    return [(i, weight * factor) for i in bits(applies)] if factor else []
 
 
 def _at(value: Any, index: int, node: Node | None = None) -> Any:

@@ -15,10 +15,9 @@ import math
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
-from .catalog import AudioTokens, ImageTokens, MediaTokens, VideoTokens
+from .catalog import AudioTokens, Catalog, ImageTokens, MediaTokens, VideoTokens
 from .errors import RequestError
 
 __all__ = ["MediaEstimate", "audio_tokens", "estimate_part", "image_tokens", "video_tokens"]
@@ -101,18 +100,31 @@ def video_tokens(
 # --- parameters ----------------------------------------------------------------------------
 
 
-@cache
+def params_of(catalog: Catalog) -> MediaTokens | None:
+    """A catalog's media parameters: the largest per item across its models (every model that
+    takes media documents the same ones today). Computed once per catalog."""
+    cached = _PARAMS.get(id(catalog))
+    if cached is not None and cached[0] is catalog:
+        return cached[1]
+    found = [m.media_tokens for m in catalog if m.media_tokens is not None]
+    params = None
+    if found:
+        first = found[0]
+        params = first if all(f == first for f in found) else max(found, key=_max_image)
+    if len(_PARAMS) > 64:  # a process sees a handful of catalogs; never grow without bound
+        _PARAMS.clear()
+    _PARAMS[id(catalog)] = (catalog, params)
+    return params
+
+
+_PARAMS: dict[int, tuple[Catalog, MediaTokens | None]] = {}
+
+
 def default_params() -> MediaTokens | None:
-    """The bundled catalog's media parameters, taking the largest per item across models."""
+    """The bundled catalog's media parameters."""
     from .catalog import load_catalog
 
-    found = [m.media_tokens for m in load_catalog() if m.media_tokens is not None]
-    if not found:
-        return None
-    # every model that takes media documents the same parameters today; use the first and
-    # check that, so a catalog update that breaks the assumption fails loudly in tests
-    first = found[0]
-    return first if all(f == first for f in found) else max(found, key=_max_image)
+    return params_of(load_catalog())
 
 
 def _max_image(p: MediaTokens) -> int:

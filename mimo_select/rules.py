@@ -17,7 +17,7 @@ from types import MappingProxyType
 from typing import Any
 
 from . import _yaml
-from ._expr import Field, Node, Scope, compile_expr
+from ._expr import INPUT, Field, Node, Scope, compile_expr
 from ._resources import bundled_file
 from .catalog import Catalog
 from .errors import DataError, ExpressionError, Problem, RulesError, did_you_mean
@@ -387,7 +387,7 @@ def _constraint(rule: RuleDef, scope: Scope) -> Constraint:
         message=rule.fields["message"],
         fix=rule.fields.get("fix"),
         description=rule.fields.get("description", ""),
-        uses_tokens=_uses_tokens(rule, ("when", "check")),
+        uses_tokens=_reads_input(when, check),
     )
 
 
@@ -408,9 +408,9 @@ def _preference(rule: RuleDef, scope: Scope) -> Preference:
         description=rule.fields.get("description", ""),
         source=rule.fields.get("source"),
         ordered_by=ordered_by,
-        uses_tokens=_uses_tokens(rule, ("when", "score")),
+        uses_tokens=_reads_input(when, score),
     )
 
 
-def _uses_tokens(rule: RuleDef, keys: Iterable[str]) -> bool:
-    return any("$traits.input_tokens" in repr(rule.fields.get(k)) for k in keys)
+def _reads_input(*nodes: Node | None) -> bool:
+    return any(node is not None and INPUT in node.reads for node in nodes)

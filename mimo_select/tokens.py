@@ -17,14 +17,20 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from operator import itemgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _bpe
 from ._bpe import spec
 from ._chat import Chat, bound_no_tokenizer, suffix_bounds
 from .errors import RequestError
 
-__all__ = ["TokenCount", "bound_chat", "bound_text", "count_chat", "count_text", "count_tokens"]
+if TYPE_CHECKING:
+    from .catalog import MediaTokens
+
+__all__ = [
+    "TokenCount", "bound_chat", "bound_text", "chat_bound", "chat_count", "count_chat",
+    "count_text", "count_tokens",
+]  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,11 +140,13 @@ def count_chat(
     thinking: bool | None = None,
 ) -> TokenCount:
     """The prompt tokens MiMo bills for a chat: every message in its template, plus the
-    assistant prefix. `thinking` None means "the model's default", which changes the prefix by
-    up to two tokens, so the count is then a tight interval rather than exact. Tool schemas
-    and tool calls follow the template as published but are not calibrated: marked inexact.
+    assistant prefix. `messages` and `tools` may be in the OpenAI or Anthropic shape; they
+    are read by the same reader as request bodies. `thinking` None means "the model's
+    default", which changes the prefix by up to two tokens, so the count is then a tight
+    interval rather than exact.
     """
-    return _counted(Chat(messages, tools, thinking))
+    count: TokenCount = _request(messages, tools, thinking).count()
+    return count
 
 
 def bound_chat(
@@ -149,12 +157,48 @@ def bound_chat(
 ) -> TokenCount:
     """The same chat bounded by its UTF-8 size, without loading the tokenizer; its `refine`
     gives `count_chat`'s answer."""
+    count: TokenCount = _request(messages, tools, thinking).tokens
+    return count
+
+
+def _request(messages: Any, tools: Any, thinking: bool | None) -> Any:
+    from .catalog import load_catalog
+    from .requests import read_request
+
+    if isinstance(messages, str | bytes) or not isinstance(messages, Sequence):
+        raise RequestError(f"expected a list of messages, got {type(messages).__name__}",
+                           where="$.messages")  # fmt: skip
+    body: dict[str, Any] = {"messages": list(messages)}
+    if tools is not None:
+        body["tools"] = tools
+    if thinking is not None:
+        body["thinking"] = {"type": "enabled" if thinking else "disabled"}
+    return read_request(body, load_catalog())
+
+
+def chat_count(
+    messages: Sequence[Mapping[str, Any]],
+    tools: Sequence[Mapping[str, Any]] | None,
+    thinking: bool | None,
+    media: MediaTokens | None,
+) -> TokenCount:
+    """`count_chat` for messages and tools already in canonical form (the request reader's)."""
+    return _counted(Chat(messages, tools, thinking, media))
+
+
+def chat_bound(
+    messages: Sequence[Mapping[str, Any]],
+    tools: Sequence[Mapping[str, Any]] | None,
+    thinking: bool | None,
+    media: MediaTokens | None,
+) -> TokenCount:
+    """`bound_chat` for messages and tools already in canonical form."""
     quick = quick_bound(messages, thinking) if not tools else None
     if quick is None:
         quick = tool_chat_bound(messages, tools, thinking)
     if quick is not None:
         return quick
-    return _bounded(Chat(messages, tools, thinking, sizes_only=True))
+    return _bounded(Chat(messages, tools, thinking, media, sizes_only=True))
 
 
 def quick_bound(messages: Any, thinking: bool | None) -> TokenCount | None:
@@ -183,7 +227,7 @@ def quick_bound(messages: Any, thinking: bool | None) -> TokenCount | None:
     size, template = _with_prompt(size, specials, thinking)
     segments = len(messages) + (not has_system) + 1  # each holds text: a token at least
     lower = specials + max(segments, -(-size // spec()["max_token_bytes"]))
-    return _bound(size, template, lower, lambda: count_chat(messages, thinking=thinking))
+    return _bound(size, template, lower, lambda: chat_count(messages, None, thinking, None))
 
 
 # the turns the quick bound handles, and the bytes each adds besides its content: the role as
@@ -195,7 +239,7 @@ _ROLE, _CONTENT = itemgetter("role"), itemgetter("content")
 def _counted(chat: Chat) -> TokenCount:
     """Tokenize a rendered chat: exact where its text and template are known."""
     if chat.sizes_only:  # the text was not kept: render it again
-        chat = Chat(chat.messages, chat.tools, chat.thinking)
+        chat = Chat(chat.messages, chat.tools, chat.thinking, chat.media_params)
     text = text_low = text_high = 0
     for segment in chat.segments:
         n, low, high = _bpe.count_text_parts(segment)
@@ -309,7 +353,7 @@ def tool_chat_bound(messages: Any, tools: Any, thinking: bool | None) -> TokenCo
     size, template = _with_prompt(size, specials, thinking)
     return _bound(
         size, template, specials + len(messages) + 1,
-        lambda: count_chat(messages, tools=tools, thinking=thinking),
+        lambda: chat_count(messages, tools, thinking, None),
     )  # fmt: skip
 
 

@@ -132,7 +132,7 @@ def test_bitmask_path_agrees_with_per_model_evaluation(t: Traits) -> None:
     from mimo_select.engine import _violators
 
     d = SELECTOR.select(t)
-    by_mask = {(rule.id, i) for rule, mask in d._hits for i in SELECTOR._bits[mask]}
+    by_mask = {(rule.id, i) for rule, mask in d._hits for i in SELECTOR._bits(mask)}
     by_model = {
         (rule.id, i)
         for rule in SELECTOR.rules.constraints

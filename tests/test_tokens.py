@@ -9,7 +9,6 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,26 +19,7 @@ from mimo_select import _bpe, _chat, tokens
 from mimo_select.errors import RequestError, TokenizerError
 from mimo_select.tokens import TokenCount, bound_chat, bound_text, count_chat, count_text
 
-from .conftest import JSON, ROOT, SHARED
-
-CALIBRATION = sorted((SHARED / "calibration").glob("*.json")) if SHARED.is_dir() else []
-
-
-@pytest.mark.skipif(not CALIBRATION, reason="../shared/calibration is not present")
-@pytest.mark.parametrize("case", CALIBRATION, ids=lambda p: p.stem)
-def test_calibration_cases_match_the_billed_prompt_tokens(case: Path) -> None:
-    data = json.loads(case.read_text())
-    body = data["request"]
-    thinking = body.get("thinking", {}).get("type")
-    count = count_chat(
-        body["messages"],
-        tools=body.get("tools"),
-        thinking=None if thinking is None else thinking == "enabled",
-    )
-    assert count.tokens == data["usage"]["prompt_tokens"]
-    assert count.exact
-    assert count.upper_bound == count.tokens
-
+from .conftest import JSON, ROOT
 
 SYSTEM = {"role": "system", "content": "Be brief."}
 USER = {"role": "user", "content": "please introduce yourself"}
@@ -99,7 +79,7 @@ def test_tool_results_share_one_turn_and_reasoning_is_kept() -> None:
     assert count.exact
 
 
-def test_tools_and_tool_calls_count_but_are_marked_inexact() -> None:
+def test_tools_and_tool_calls_render_by_the_calibrated_template_exactly() -> None:
     tool = {
         "type": "function",
         "function": {
@@ -111,15 +91,18 @@ def test_tools_and_tool_calls_count_but_are_marked_inexact() -> None:
     plain = count_chat([SYSTEM, USER], thinking=False)
     with_tools = count_chat([SYSTEM, USER], tools=[tool], thinking=False)
     assert with_tools.tokens > plain.tokens + 100  # the tool block carries fixed instructions
-    assert not with_tools.exact
-    assert with_tools.upper_bound is not None
-    assert with_tools.upper_bound >= with_tools.tokens
+    assert with_tools.exact
+    assert with_tools.upper_bound == with_tools.tokens
     call = {
         "role": "assistant",
         "content": None,
         "tool_calls": [{"function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}],
     }
-    assert not count_chat([SYSTEM, USER, call], thinking=False).exact
+    assert count_chat([SYSTEM, USER, call], thinking=False).exact
+    garbled = {**call, "tool_calls": [{"function": {"name": "f", "arguments": "{not json"}}]}
+    count = count_chat([SYSTEM, USER, garbled], thinking=False)
+    assert not count.exact
+    assert count.notes == ("tool call arguments that are not valid JSON",)
 
 
 def test_content_parts_text_is_counted_like_plain_content() -> None:

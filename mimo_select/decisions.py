@@ -1,0 +1,251 @@
+"""What a selector answers: decisions, explanations, and the values inside them.
+
+A `Decision` is cheap to make: `select` records masks and scores, and the texts of reasons
+and violations are built only when first read, through the `Narrator` the selector hands it.
+Values are immutable; a decision computes each lazy part once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Protocol
+
+from .errors import NoEligibleModelError
+
+if TYPE_CHECKING:
+    from .rules import Constraint
+    from .tokens import TokenCount
+    from .traits import Traits
+
+__all__ = ["Candidate", "Decision", "Explanation", "Reason", "Rejection", "Violation"]
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """Why a model scores what it does: the rule and its message."""
+
+    rule: str
+    message: str
+    points: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """A hard limit a model would break, with the numbers on both sides."""
+
+    rule: str
+    limit: str
+    required: Any
+    allowed: Any
+    message: str
+    fix: str | None = None
+    certain: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "limit": self.limit,
+            "required": _jsonable(self.required),
+            "allowed": _jsonable(self.allowed),
+            "message": self.message,
+            "certain": self.certain,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    model: str
+    score: float
+    reasons: tuple[Reason, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    model: str
+    violations: tuple[Violation, ...]
+
+
+class Narrator(Protocol):
+    """What a decision asks of its selector to tell its story, on demand."""
+
+    ids: tuple[str, ...]
+
+    def indices(self, mask: int) -> tuple[int, ...]: ...
+
+    def reasons(
+        self, traits: Traits, index: int, count: TokenCount | None
+    ) -> tuple[Reason, ...]: ...
+
+    def violation(
+        self, rule: Constraint, traits: Traits, index: int, certain: bool
+    ) -> Violation: ...
+
+
+class Decision:
+    """The answer for one set of traits: the choice, the fallbacks, and the full story.
+
+    `model` and `fallbacks` are computed by `select`; `ranked`, `rejected` and `suggestions`
+    are built on first access from what `select` recorded.
+    """
+
+    def __init__(
+        self,
+        narrator: Narrator,
+        traits: Traits,
+        order: list[int],
+        scores: list[float],
+        *,
+        hits: list[tuple[Constraint, int]],
+        maybe: list[tuple[Constraint, int]] | None = None,
+        scored: Traits | None = None,
+        requested: str | None = None,
+    ) -> None:
+        ids = narrator.ids
+        self.requested = requested
+        self.requested_fits: bool | None = None
+        if requested is not None:  # validate the body's own model: first if it fits
+            index = ids.index(requested)
+            self.requested_fits = index in order
+            if self.requested_fits:
+                order = [index, *(i for i in order if i != index)]
+        self._narrator = narrator
+        self.traits = traits
+        self.model: str | None = ids[order[0]] if order else None
+        self.fallbacks: tuple[str, ...] = tuple(map(ids.__getitem__, order[1:]))
+        self._order = order
+        self._scores = scores
+        self._hits = hits  # (rule, mask of models it surely rejects), at `traits`
+        self._maybe = maybe or []  # (rule, mask) it may reject, at the count's upper bound
+        self._scored = scored or traits  # the traits the scores were computed for
+
+    def __repr__(self) -> str:
+        return f"<Decision model={self.model!r} fallbacks={list(self.fallbacks)}>"
+
+    def apply(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """A new body with `model` set to the choice. The original is not changed and nothing
+        in it is copied: the new body shares its messages and payloads."""
+        if self.model is None:
+            raise NoEligibleModelError(
+                "no model is eligible for this request; see the decision's rejections",
+                where="$.model",
+            )
+        return {**body, "model": self.model}
+
+    @property
+    def ok(self) -> bool:
+        return self.model is not None
+
+    @cached_property
+    def ranked(self) -> tuple[Candidate, ...]:
+        """Every eligible model, best first; after the first, the fallback order."""
+        n, count = self._narrator, self.traits.tokens
+        return tuple(
+            Candidate(n.ids[i], round(self._scores[i], 6), n.reasons(self._scored, i, count))
+            for i in self._order
+        )
+
+    @cached_property
+    def rejected(self) -> tuple[Rejection, ...]:
+        """Every ineligible model, in catalog order, with the limits it violates."""
+        n = self._narrator
+        per_model: dict[int, list[Violation]] = {}
+        for hits, traits, certain in ((self._hits, self.traits, True),
+                                      (self._maybe, self._scored, False)):  # fmt: skip
+            for rule, mask in hits:
+                for i in n.indices(mask):
+                    per_model.setdefault(i, []).append(n.violation(rule, traits, i, certain))
+        return tuple(Rejection(n.ids[i], tuple(per_model[i])) for i in sorted(per_model))
+
+    @cached_property
+    def suggestions(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """When nothing is eligible: per model, the changes that would make it eligible.
+
+        Models needing the fewest changes come first.
+        """
+        if self.model is not None:
+            return ()
+        complete = [
+            (r.model, tuple(dict.fromkeys(v.fix for v in r.violations if v.fix)))
+            for r in self.rejected
+            if all(v.fix for v in r.violations)
+        ]
+        return tuple(sorted(complete, key=lambda o: len(o[1])))
+
+    def to_json(self) -> dict[str, Any]:
+        """The stable JSON contract (`mimo-select schema decision`)."""
+        out: dict[str, Any] = {
+            "model": self.model,
+            "fallbacks": list(self.fallbacks),
+            "ranked": [
+                {
+                    "model": c.model,
+                    "score": c.score,
+                    "reasons": [{"rule": r.rule, "message": r.message} for r in c.reasons],
+                }
+                for c in self.ranked
+            ],
+            "rejected": [
+                {"model": r.model, "violations": [v.to_json() for v in r.violations]}
+                for r in self.rejected
+            ],
+            "traits": self.traits.to_json(),
+        }
+        if self.traits.tokens is not None:
+            out["tokens"] = self.traits.tokens.to_json()
+        if self.requested is not None:
+            out["requested"] = {"model": self.requested, "fits": self.requested_fits}
+        if self.model is None:
+            out["suggestions"] = [
+                {"model": model, "changes": list(changes)} for model, changes in self.suggestions
+            ]
+        return out
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Why one model ranks where it does, or is rejected, next to the winner."""
+
+    model: str
+    decision: Decision
+    eligible: bool
+    rank: int | None  # 1-based among eligible models
+    score: float | None
+    reasons: tuple[Reason, ...]
+    violations: tuple[Violation, ...]
+    considered: tuple[tuple[str, str, bool], ...]  # (rule id, kind, applies) for every rule
+
+    @property
+    def winner(self) -> str | None:
+        return self.decision.model
+
+    @property
+    def winner_score(self) -> float | None:
+        ranked = self.decision.ranked
+        return ranked[0].score if ranked else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "eligible": self.eligible,
+            "rank": self.rank,
+            "score": self.score,
+            "winner": self.winner,
+            "winner_score": self.winner_score,
+            "reasons": [{"rule": r.rule, "message": r.message} for r in self.reasons],
+            "violations": [v.to_json() for v in self.violations],
+            "rules": [
+                {"rule": rid, "type": kind, "applies": applies}
+                for rid, kind, applies in self.considered
+            ],
+            "traits": self.decision.traits.to_json(),
+        }
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, frozenset | set):
+        return sorted(value)
+    if isinstance(value, tuple):
+        return list(value)
+    return value
