@@ -35,7 +35,7 @@ from typing import Literal, NamedTuple
 
 from .errors import RequestError
 
-__all__ = ["audio_seconds"]
+__all__ = ["audio_length", "audio_seconds"]
 
 # The container a MIME type or an OpenAI `input_audio.format` hint declares. Content decides
 # when it is recognisable; a declaration only makes unrecognisable content an error.
@@ -82,11 +82,13 @@ def audio_seconds(data: str, *, format: str | None = None) -> float | None:
     (a message, no `where`) when the data is, or is declared to be, a format read here but its
     header is malformed or truncated, or its base64 is invalid where it is read.
     """
-    length = _length(data, format)
+    length = audio_length(data, format)
     return None if length is None else length.seconds
 
 
-def _length(data: str, hint: str | None) -> _Length | None:
+def audio_length(data: str, hint: str | None = None) -> _Length | None:
+    """`audio_seconds` with whether the data states its length (False: an MP3 estimated
+    from its bitrate)."""
     source = _source(data)
     if source is None:
         return None

@@ -15,7 +15,7 @@ from ._bpe import encoding, spec, specials_pattern
 from .errors import RequestError
 
 if TYPE_CHECKING:
-    from .catalog import MediaTokens
+    from .catalog import Catalog
     from .media import MediaEstimate
 
 
@@ -30,12 +30,12 @@ class Chat:
         messages: Sequence[Mapping[str, Any]],
         tools: Sequence[Mapping[str, Any]] | None,
         thinking: bool | None,
-        media: MediaTokens | None = None,
+        catalog: Catalog | None = None,
         *,
         sizes_only: bool = False,
     ) -> None:
         self.messages, self.tools, self.thinking = messages, tools, thinking
-        self.media_params = media
+        self.catalog = catalog  # whose media parameters size images, audio and video
         self.template = spec()["chat"]
         self.sizes_only = sizes_only
         self.segments: list[str] = []  # text between special tokens, tokenized one by one
@@ -160,7 +160,8 @@ class Chat:
                     raise RequestError("a text part needs a string `text`", where=f"{at}.text")
                 self._content_text(text)
             else:
-                self.media.append(media.estimate_part(part, at, self.media_params))
+                params = media.params_of(self.catalog) if self.catalog is not None else None
+                self.media.append(media.estimate_part(part, at, params))
                 self._special(self.template["media_wrapper_tokens"])
 
     def suffixes(self) -> tuple[int, int]:

@@ -51,6 +51,11 @@ class TokensOut(_Strict):
     lower_bound: int | None = Field(default=None, description="Present when not exact.")
     parts: dict[str, int] = Field(description="Where the tokens come from.")
     notes: list[str] | None = None
+    decided_on: list[int | None] | None = Field(
+        default=None,
+        description="Present when the count was refined for the report: the interval "
+        "(lower, upper) the decision was made on.",
+    )
 
 
 class RequestedOut(_Strict):

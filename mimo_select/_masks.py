@@ -9,7 +9,7 @@ expression per model, so the two paths always agree (the test suite checks they 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ._expr import Node
@@ -19,26 +19,26 @@ _TABLE_MODELS = 10  # up to this many models, every mask's indices are tabulated
 _CACHE_MASKS = 4096
 
 
-def bit_indices(n: int) -> Callable[[int], tuple[int, ...]]:
-    """mask -> the indices of its set bits, for masks over n models.
+class _Indices(dict[int, tuple[int, ...]]):
+    """mask -> indices of its set bits, computed on first use and kept (up to a bound)."""
 
-    Small catalogs get a full table (2^n entries); larger ones compute on demand and keep a
-    bounded cache, since a request meets only a handful of distinct masks.
-    """
-    if n <= _TABLE_MODELS:
-        table = tuple(tuple(i for i in range(n) if mask >> i & 1) for mask in range(1 << n))
-        return table.__getitem__
-    cache: dict[int, tuple[int, ...]] = {}
-
-    def indices(mask: int) -> tuple[int, ...]:
-        found = cache.get(mask)
-        if found is None:
-            found = tuple(i for i in range(mask.bit_length()) if mask >> i & 1)
-            if len(cache) < _CACHE_MASKS:
-                cache[mask] = found
+    def __missing__(self, mask: int) -> tuple[int, ...]:
+        found = tuple(i for i in range(mask.bit_length()) if mask >> i & 1)
+        if len(self) < _CACHE_MASKS:
+            self[mask] = found
         return found
 
-    return indices
+
+def bit_indices(n: int) -> Sequence[tuple[int, ...]] | Mapping[int, tuple[int, ...]]:
+    """A table indexed by mask (`table[mask]`) giving the indices of the mask's set bits, for
+    masks over n models.
+
+    Small catalogs get a full table (2^n entries); larger ones compute on demand and keep a
+    bounded cache, since requests meet only a handful of distinct masks.
+    """
+    if n <= _TABLE_MODELS:
+        return tuple(tuple(i for i in range(n) if mask >> i & 1) for mask in range(1 << n))
+    return _Indices()
 
 
 def compile_mask(node: Node, n: int) -> tuple[MaskFn, Pair | None]:

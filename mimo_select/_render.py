@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ._text import Style, wrap
 from .decisions import Decision, Explanation, Reason, Violation
+from .tokens import TokenCount
 
 WIDTH = 80
 
@@ -28,8 +29,23 @@ def _violation_lines(violations: tuple[Violation, ...]) -> list[str]:
     return lines
 
 
-def render_decision(decision: Decision, style: Style) -> str:
+def render_count(count: TokenCount) -> str:
+    """One line for the input count a decision rests on."""
+    if count.exact:
+        return f"Input: {count.tokens:,} tokens"
+    upper = "no known bound" if count.upper_bound is None else f"{count.upper_bound:,}"
+    return (
+        f"Input: {count.tokens:,} tokens, not exact: between {count.lower_bound:,} and {upper}"
+        f" ({'; '.join(count.notes)})"
+    )
+
+
+def render_decision(decision: Decision, style: Style, count: TokenCount | None = None) -> str:
+    """The decision for people; `count` (the decision's own by default) heads it."""
     out: list[str] = []
+    count = count or decision.traits.tokens
+    if count is not None:
+        out += wrap(render_count(count), WIDTH, "", "  ")
     if decision.model:
         best = decision.ranked[0]
         out.append(

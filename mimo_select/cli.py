@@ -9,6 +9,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 from . import _text
@@ -74,8 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "route", parents=[common], help="decide for an OpenAI- or Anthropic-compatible body"
     )
-    p.add_argument("body", metavar="BODY.json", help="the request body; - reads stdin")
-    p.add_argument("--api", choices=["auto", "openai", "anthropic"], default="auto")
+    p.add_argument("body", metavar="BODY", help="the request body (.json or .yaml); - reads stdin")
+    _api_option(p)
     p.add_argument(
         "--rules", metavar="PATH", action="append", default=[],
         help="a rules file layered over the defaults (repeatable)",
@@ -85,6 +86,46 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--apply", action="store_true", help="print the body with its model set")
     p.set_defaults(run=_cmd_route)
 
+    _check_parser(sub, common)
+
+    p = sub.add_parser("tokens", parents=[common], help="count MiMo tokens in files")
+    p.add_argument("paths", nargs="+", metavar="FILE", help="files to count; - reads stdin")
+    p.add_argument(
+        "--format-in", choices=["text", "json", "jsonl", "yaml"],
+        help="read every file as this format, whatever its extension",
+    )  # fmt: skip
+    p.add_argument(
+        "--model", metavar="ID",
+        help="count as sent to this model (its thinking default; else the body's model)",
+    )  # fmt: skip
+    _api_option(p)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=_cmd_tokens)
+
+    p = sub.add_parser("schema", parents=[common], help="print a JSON Schema")
+    p.add_argument("name", choices=["catalog", "rules", "decision"])
+    p.set_defaults(run=_cmd_schema)
+    return parser
+
+
+# flag -> Traits field, for the recommend and explain commands
+TRAIT_FLAGS = {
+    "input": "input_modalities",
+    "output": "output_modality",
+    "needs": "features",
+    "voice": "voice",
+    "latency": "latency",
+    "scenario": "scenario",
+    "input_tokens": "input_tokens",
+    "max_output": "max_output_tokens",
+    "rpm": "expected_rpm",
+    "tpm": "expected_tpm",
+    "allow": "allow",
+    "deny": "deny",
+}
+
+
+def _check_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser(
         "check", parents=[common], help="fail when a prompt file outgrows its model",
         description="Check prompt files against MiMo model limits. Exit 0 when all fit, 1 on "
@@ -132,37 +173,32 @@ def build_parser() -> argparse.ArgumentParser:
         default="text",
         help="report format (default text)",
     )
-    p.add_argument("--verbose", action="store_true", help="list passing files too")
+    p.add_argument(
+        "--verbose", action="store_true",
+        help="list passing files too, with exact counts and the model each was checked against",
+    )  # fmt: skip
+    p.add_argument(
+        "--exact", action="store_true",
+        help="count every prompt with the tokenizer (slower; default: only near a limit)",
+    )  # fmt: skip
+    p.add_argument(
+        "--strict", action="store_true",
+        help="a JSON or YAML file that holds no prompt is an error, not skipped",
+    )  # fmt: skip
+    p.add_argument(
+        "--rules", metavar="PATH", action="append", default=[],
+        help="a rules file layered over the defaults (repeatable): its constraints apply",
+    )  # fmt: skip
     p.add_argument("--jobs", metavar="N", type=_count,
                    help="worker processes (default: all cores for large inputs)")  # fmt: skip
     p.set_defaults(run=_cmd_check)
 
-    p = sub.add_parser("tokens", parents=[common], help="count MiMo tokens in files")
-    p.add_argument("paths", nargs="+", metavar="FILE", help="files to count; - reads stdin")
-    p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(run=_cmd_tokens)
 
-    p = sub.add_parser("schema", parents=[common], help="print a JSON Schema")
-    p.add_argument("name", choices=["catalog", "rules", "decision"])
-    p.set_defaults(run=_cmd_schema)
-    return parser
-
-
-# flag -> Traits field, for the recommend and explain commands
-TRAIT_FLAGS = {
-    "input": "input_modalities",
-    "output": "output_modality",
-    "needs": "features",
-    "voice": "voice",
-    "latency": "latency",
-    "scenario": "scenario",
-    "input_tokens": "input_tokens",
-    "max_output": "max_output_tokens",
-    "rpm": "expected_rpm",
-    "tpm": "expected_tpm",
-    "allow": "allow",
-    "deny": "deny",
-}
+def _api_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--api", choices=["auto", "openai", "anthropic", "responses"], default="auto",
+        help="the request body's shape (default: detected from its keys)",
+    )  # fmt: skip
 
 
 def _trait_options() -> _Parser:
@@ -187,7 +223,8 @@ def _trait_options() -> _Parser:
     )  # fmt: skip
     o.add_argument(
         "--prompt-file", metavar="PATH",
-        help="count the input from this file: text, or a .json request body or messages list",
+        help="take the request from this file (text, or a .json/.yaml request body or messages "
+        "list): its count, inputs, features and budget; the flags above override them",
     )  # fmt: skip
     o.add_argument("--json", action="store_true", help="print JSON")
     return p
@@ -213,7 +250,9 @@ def _count(text: str) -> int:
     return value
 
 
-def _traits(args: argparse.Namespace) -> Any:
+def _traits(args: argparse.Namespace, selector: Any) -> Any:
+    from dataclasses import replace
+
     from .errors import TraitsError
     from .traits import Traits
 
@@ -225,12 +264,13 @@ def _traits(args: argparse.Namespace) -> Any:
         if name in ("input_modalities", "features", "allow", "deny"):
             value = [v.strip() for v in value.split(",") if v.strip()]
         values[name] = value
-    if args.prompt_file is not None:
+    try:
+        if args.prompt_file is None:
+            return Traits(**values)
         if "input_tokens" in values:
             raise UsageError("--prompt-file and --input-tokens: give one of them")
-        values["tokens"] = _prompt_count(args.prompt_file, exact=False)
-    try:
-        return Traits(**values)
+        request = selector.read(_one_input(args.prompt_file, None))
+        return replace(request.traits, **values)
     except TraitsError as exc:
         flag = next((f for f, n in TRAIT_FLAGS.items() if n == exc.where), str(exc.where))
         raise UsageError(f"--{flag.replace('_', '-')}: {exc.message}") from None
@@ -374,18 +414,26 @@ def _cmd_schema(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def _cmd_recommend(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from ._render import render_decision
 
-    decision = _selector(args).select(_traits(args))
+    selector = _selector(args)
+    decision = selector.select(_traits(args, selector))
     if args.json:
-        _print_json(decision.to_json(), out)
+        _print_json(decision.to_json(exact_count=True), out)
     else:
-        out.write(render_decision(decision, _text.Style(_text.use_colour(out))))
+        style = _text.Style(_text.use_colour(out))
+        out.write(render_decision(decision, style, _exact(decision.traits.tokens)))
     return EXIT_OK if decision.model else EXIT_VIOLATION
+
+
+def _exact(count: Any) -> Any:
+    """The count as people should see it: with the tokenizer, where it decides nothing."""
+    return count.refine() if count is not None and count.refine is not None else count
 
 
 def _cmd_explain(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from ._render import render_explanation
 
-    explanation = _selector(args).explain(args.model, _traits(args))
+    selector = _selector(args)
+    explanation = selector.explain(args.model, _traits(args, selector))
     if args.json:
         _print_json(explanation.to_json(), out)
     else:
@@ -393,136 +441,131 @@ def _cmd_explain(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK if explanation.eligible else EXIT_VIOLATION
 
 
-def _prompt_count(path: str, *, exact: bool) -> Any:
-    """A file's input tokens: a .json body or messages list as a chat, anything else as text.
+def _inputs(path: str, format_in: str | None) -> list[Any]:
+    """The items in one input file ("-": standard input), read by the one file reader."""
+    from .files import MAX_PROMPT_BYTES, read_bytes_items, read_items
 
-    With `exact` False the count is a UTF-8 bound that the selector refines only if needed.
-    """
-    from .check import Prompt, ReadError, bound_prompt, count_prompt, prompt_from_data
-
-    text = _read_text(path)
-    prompt: Prompt | ReadError = Prompt(path, None, text=text)
-    if path.endswith(".json"):
-        try:
-            data = json.loads(text)
-        except ValueError as exc:
-            raise UsageError(f"{path}: not valid JSON ({exc})") from None
-        prompt = prompt_from_data(data, path, None)
-    if isinstance(prompt, ReadError):
-        raise UsageError(f"{path}: {prompt.message}")
-    try:
-        return count_prompt(prompt) if exact else bound_prompt(prompt)
-    except MimoSelectError as exc:
-        raise UsageError(f"{path}: {exc}") from None
+    if path != "-":
+        return read_items(path, format_in)
+    raw = sys.stdin.buffer.read(MAX_PROMPT_BYTES + 1)
+    if format_in is None:  # a body piped in: JSON when it looks like JSON, else text
+        format_in = "json" if raw.lstrip()[:1] in (b"{", b"[") else "text"
+    return read_bytes_items(raw, "<stdin>", format_in)
 
 
-def _read_text(path: str) -> str:
-    try:
-        if path == "-":
-            return sys.stdin.read()
-        with open(path, "rb") as f:
-            raw = f.read()
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read ({exc.strerror})") from None
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+def _one_input(path: str, format_in: str | None) -> Any:
+    """The one request in a file (a body, a messages list, a prompt or text)."""
+    from .files import ReadError
+
+    items = _inputs(path, format_in)
+    for item in items:
+        if isinstance(item, ReadError):
+            where = f"{item.path}:{item.line}" if item.line else item.path
+            raise UsageError(f"{where}: {item.message}")
+    if len(items) != 1:
+        raise UsageError(f"{path}: holds {len(items)} requests; give a file with one")
+    return items[0].data
 
 
 def _cmd_tokens(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    files, total, failed = [], 0, False
+    from .files import ReadError
+
+    selector = _selector(args)
+    counted, failed = [], False
     for path in args.paths:
-        try:
-            count = _prompt_count(path, exact=True)
-        except UsageError as exc:
-            err.write(f"{exc}\n")
-            failed = True
-            continue
-        total += count.tokens
-        files.append((path, count))
+        for item in _inputs(path, args.format_in):
+            if isinstance(item, ReadError):
+                where = f"{item.path}:{item.line}" if item.line else item.path
+                err.write(f"mimo-select: error: {where}: {item.message}\n")
+                failed = True
+                continue
+            where = f"{item.path}:{item.line}" if item.line else item.path
+            try:
+                request = selector.read(item.data, api=args.api, model=args.model)
+            except MimoSelectError as exc:
+                err.write(f"mimo-select: error: {where}: {exc}\n")
+                failed = True
+                continue
+            counted.append((where, request.api, request.count()))
     if args.json:
         _print_json(
             {
-                "files": [
-                    {
-                        "path": path,
-                        "tokens": c.tokens,
-                        "exact": c.exact,
-                        "upper_bound": c.upper_bound,
-                    }
-                    for path, c in files
-                ],
-                "total": total,
+                "files": [{"path": where, "api": api, **count.to_json()}
+                          for where, api, count in counted],
+                "total": sum(count.tokens for _, _, count in counted),
             },
             out,
-        )
+        )  # fmt: skip
     else:
-        for path, c in files:
-            if c.exact:
-                out.write(f"{path}: {c.tokens:,} tokens\n")
-            else:
-                upper = "no known bound" if c.upper_bound is None else f"{c.upper_bound:,}"
-                out.write(
-                    f"{path}: {c.tokens:,} tokens (not exact: {c.lower_bound:,} to {upper})\n"
-                )
-        if len(files) > 1:
-            out.write(f"total: {total:,} tokens in {len(files)} files\n")
+        for where, api, count in counted:
+            out.write(f"{where}: {_describe_count(count)} ({_AS[api]})\n")
+        if len(counted) > 1:
+            total = sum(count.tokens for _, _, count in counted)
+            out.write(f"total: {total:,} tokens in {len(counted)} prompts\n")
     return EXIT_ERROR if failed else EXIT_OK
+
+
+_AS = {
+    "text": "as text",
+    "prompt": "a prompt, as text",
+    "messages": "a messages list, in the chat template",
+    "openai": "an OpenAI chat body",
+    "anthropic": "an Anthropic messages body",
+    "responses": "an OpenAI Responses body",
+}
+
+
+def _describe_count(count: Any) -> str:
+    if count.exact:
+        return f"{count.tokens:,} tokens"
+    upper = "no known bound" if count.upper_bound is None else f"{count.upper_bound:,}"
+    notes = "; ".join(count.notes)
+    return f"{count.tokens:,} tokens (not exact: {count.lower_bound:,} to {upper}; {notes})"
 
 
 def _cmd_route(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from ._render import render_decision
 
-    text = _read_text(args.body)
-    try:
-        body = json.loads(text)
-    except ValueError as exc:
-        raise UsageError(f"{args.body}: not valid JSON ({exc})") from None
+    body = _one_input(args.body, None)
     decision = _selector(args).route(body, api=args.api)
     fits = decision.model is not None and decision.requested_fits is not False
     if args.apply:
         if decision.model is None:
-            err.write("no eligible model; nothing to apply\n")
+            err.write("mimo-select: no eligible model; nothing to apply\n")
             return EXIT_VIOLATION
         _print_json(decision.apply(body), out)
     elif args.json:
-        _print_json(decision.to_json(), out)
+        _print_json(decision.to_json(exact_count=True), out)
     else:
         if decision.requested is not None:
             verdict = "fits" if decision.requested_fits else "does not fit"
             out.write(f"Requested: {decision.requested} ({verdict})\n")
-        out.write(render_decision(decision, _text.Style(_text.use_colour(out))))
+        style = _text.Style(_text.use_colour(out))
+        out.write(render_decision(decision, style, _exact(decision.traits.tokens)))
     return EXIT_OK if fits else EXIT_VIOLATION
 
 
 def _cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from .check import CheckOptions, Target, check_paths, discover
+    from .check import CheckOptions, check_paths, report_rules, selector_for
+    from .files import discover
     from .reporters import REPORTERS
 
-    catalog = _catalog(args)
-    by_id = {
-        m.id: Target(
-            m.id, m.context_window.tokens, m.max_output.tokens,
-            None if m.thinking is None else m.thinking.default == "enabled",
-        )
-        for m in catalog
-    }  # fmt: skip
+    catalog = getattr(args, "catalog", None)
+    selector = selector_for(catalog, tuple(args.rules), args.margin)
     wanted = [args.model] if args.model else [m.strip() for m in (args.models or "").split(",")]
-    targets = []
-    for model_id in filter(None, wanted):
-        catalog.model(model_id)  # UnknownModelError with a suggestion: exit 2
-        targets.append(by_id[model_id])
-    text_models = [by_id[m.id] for m in catalog if "text" in m.output_modalities]
+    models = tuple(selector.catalog.model(m).id for m in filter(None, wanted))  # did-you-mean
     options = CheckOptions(
-        targets=tuple(targets),
-        choices=tuple(sorted(text_models, key=lambda t: t.context_window)),
+        models=models,
         max_output=args.max_output,
         margin=args.margin,
         format_in=args.format_in,
-        by_id=by_id,
+        exact=args.exact or args.verbose,
+        strict=args.strict,
+        catalog=catalog,
+        rules=tuple(args.rules),
     )
-    files = discover(args.paths, args.include, args.exclude, any_extension=bool(args.format_in))
-    report = check_paths(files, options, jobs=args.jobs)
-    REPORTERS[args.output](report, out, args.verbose)
+    found = discover(args.paths, args.include, args.exclude, any_extension=bool(args.format_in))
+    report = check_paths([Path(f) for f in found.files], options, jobs=args.jobs)
+    report.errors[:0] = found.errors
+    REPORTERS[args.output](report, out, args.verbose, report_rules(selector))
     return report.exit_code

@@ -16,7 +16,6 @@ from .errors import NoEligibleModelError
 
 if TYPE_CHECKING:
     from .rules import Constraint
-    from .tokens import TokenCount
     from .traits import Traits
 
 __all__ = ["Candidate", "Decision", "Explanation", "Reason", "Rejection", "Violation"]
@@ -74,9 +73,7 @@ class Narrator(Protocol):
 
     def indices(self, mask: int) -> tuple[int, ...]: ...
 
-    def reasons(
-        self, traits: Traits, index: int, count: TokenCount | None
-    ) -> tuple[Reason, ...]: ...
+    def reasons(self, traits: Traits, index: int) -> tuple[Reason, ...]: ...
 
     def violation(
         self, rule: Constraint, traits: Traits, index: int, certain: bool
@@ -140,9 +137,9 @@ class Decision:
     @cached_property
     def ranked(self) -> tuple[Candidate, ...]:
         """Every eligible model, best first; after the first, the fallback order."""
-        n, count = self._narrator, self.traits.tokens
+        n = self._narrator
         return tuple(
-            Candidate(n.ids[i], round(self._scores[i], 6), n.reasons(self._scored, i, count))
+            Candidate(n.ids[i], round(self._scores[i], 6), n.reasons(self._scored, i))
             for i in self._order
         )
 
@@ -157,6 +154,21 @@ class Decision:
                 for i in n.indices(mask):
                     per_model.setdefault(i, []).append(n.violation(rule, traits, i, certain))
         return tuple(Rejection(n.ids[i], tuple(per_model[i])) for i in sorted(per_model))
+
+    def rejection(self, model: str) -> Rejection | None:
+        """`model`'s rejection, or None when it is eligible; builds only that model's texts."""
+        if "rejected" in self.__dict__:
+            return next((r for r in self.rejected if r.model == model), None)
+        n = self._narrator
+        index = n.ids.index(model)
+        sides = ((self._hits, self.traits, True), (self._maybe, self._scored, False))
+        violations = [
+            n.violation(rule, traits, index, certain)
+            for hits, traits, certain in sides
+            for rule, mask in hits
+            if mask >> index & 1
+        ]
+        return Rejection(model, tuple(violations)) if violations else None
 
     @cached_property
     def suggestions(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
@@ -173,8 +185,13 @@ class Decision:
         ]
         return tuple(sorted(complete, key=lambda o: len(o[1])))
 
-    def to_json(self) -> dict[str, Any]:
-        """The stable JSON contract (`mimo-select schema decision`)."""
+    def to_json(self, *, exact_count: bool = False) -> dict[str, Any]:
+        """The stable JSON contract (`mimo-select schema decision`).
+
+        `tokens` is the count the decision rests on: a UTF-8 bound when that settled it. With
+        `exact_count` it is counted with the tokenizer first (as the CLI reports it), and
+        `decided_on` keeps the interval the decision used.
+        """
         out: dict[str, Any] = {
             "model": self.model,
             "fallbacks": list(self.fallbacks),
@@ -192,8 +209,12 @@ class Decision:
             ],
             "traits": self.traits.to_json(),
         }
-        if self.traits.tokens is not None:
-            out["tokens"] = self.traits.tokens.to_json()
+        count = self.traits.tokens
+        if count is not None:
+            out["tokens"] = count.to_json()
+            if exact_count and count.refine is not None:
+                out["tokens"] = {**count.refine().to_json(),
+                                 "decided_on": [count.lower_bound, count.upper_bound]}  # fmt: skip
         if self.requested is not None:
             out["requested"] = {"model": self.requested, "fits": self.requested_fits}
         if self.model is None:

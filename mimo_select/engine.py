@@ -8,10 +8,10 @@ texts of reasons and violations are built when first read, not on the routing pa
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ._expr import CONST, Node, input_thresholds
 from ._masks import bit_indices, compile_mask
@@ -19,11 +19,15 @@ from .catalog import Catalog, load_catalog
 from .decisions import Decision, Explanation, Reason, Violation
 from .errors import TraitsError, UnknownModelError
 from .requests import Request, read_request
-from .rules import CompiledRules, Constraint, Preference, compile_rules, load_rules
+from .rules import (
+    CompiledRules,
+    Constraint,
+    Preference,
+    compile_rules,
+    load_rules,
+    with_settings,
+)
 from .traits import Traits
-
-if TYPE_CHECKING:
-    from .tokens import TokenCount
 
 __all__ = ["Selector"]
 
@@ -86,11 +90,16 @@ class Selector:
         rules: Iterable[str | Path] = (),
         *,
         default_rules: bool = True,
+        settings: Mapping[str, float] | None = None,
     ) -> Selector:
         """A selector over `catalog` (the bundled one by default) with `rules` layered on the
-        bundled defaults (or alone, with `default_rules=False`)."""
+        bundled defaults (or alone, with `default_rules=False`), and `settings` overriding
+        the rules' settings by name (say `{"context_margin": 0.05}`)."""
         loaded = load_catalog(catalog)
-        return cls(loaded, compile_rules(load_rules(rules, defaults=default_rules), loaded))
+        ruleset = load_rules(rules, defaults=default_rules)
+        if settings:
+            ruleset = with_settings(ruleset, settings)
+        return cls(loaded, compile_rules(ruleset, loaded))
 
     # --- the three levels of answer ------------------------------------------------------
 
@@ -132,7 +141,7 @@ class Selector:
         for _, mask in hits:
             rejected |= mask
         scores = self._scores(traits, self._scorers, self._base_scores)
-        order = list(self._bits(self._full & ~rejected))
+        order = list(self._bits[self._full & ~rejected])
         order.sort(key=lambda i: -scores[i])  # stable: ties keep catalog order
         return Decision(self._narrator, traits, order, scores, hits=hits, requested=model)
 
@@ -205,12 +214,12 @@ class Selector:
         high_scores = self._scores(high, self._token_scorers, fixed)
         eligible = self._full & ~certain & ~maybe
         unsettled = bool(maybe) or any(
-            low_scores[i] != high_scores[i] for i in self._bits(eligible)
+            low_scores[i] != high_scores[i] for i in self._bits[eligible]
         )
         count = traits.tokens
         if unsettled and count is not None and count.refine is not None:
             return self.select(traits.with_count(count.refine()), model=model)
-        order = list(self._bits(eligible))
+        order = list(self._bits[eligible])
         order.sort(key=lambda i: -high_scores[i])
         return Decision(
             self._narrator, traits, order, high_scores, hits=low_hits, maybe=extra, scored=high,
@@ -230,7 +239,7 @@ class Selector:
         """The full story for one model: its rank or its violations, and every rule's verdict."""
         index = self._index(model_id)
         decision = self.select(traits)
-        rejection = next((r for r in decision.rejected if r.model == model_id), None)
+        rejection = decision.rejection(model_id)
         rank = next((k for k, c in enumerate(decision.ranked, 1) if c.model == model_id), None)
         considered: list[tuple[str, str, bool]] = []
         violated = {v.rule for v in rejection.violations} if rejection else set()
@@ -238,7 +247,7 @@ class Selector:
             considered.append((rule.id, "constraint", rule.id in violated))
         reasons = next((c.reasons for c in decision.ranked if c.model == model_id), None)
         if reasons is None:
-            reasons = self._narrator.reasons(decision._scored, index, traits.tokens)
+            reasons = self._narrator.reasons(decision._scored, index)
         applied = {r.rule for r in reasons}
         for pref in self.rules.preferences:
             considered.append((pref.id, "preference", pref.id in applied))
@@ -277,17 +286,13 @@ class Selector:
 class _Narrator:
     """The texts of a decision (reasons, violations), built when a decision is first read."""
 
-    def __init__(
-        self, catalog: Catalog, rules: CompiledRules, indices: Callable[[int], tuple[int, ...]]
-    ) -> None:
+    def __init__(self, catalog: Catalog, rules: CompiledRules, indices: Any) -> None:
         self._catalog = catalog
         self._rules = rules
         self.ids = catalog.ids
-        self.indices = indices
+        self.indices = indices.__getitem__
 
-    def reasons(
-        self, traits: Traits, index: int, count: TokenCount | None = None
-    ) -> tuple[Reason, ...]:
+    def reasons(self, traits: Traits, index: int) -> tuple[Reason, ...]:
         reasons = []
         for pref in self._rules.preferences:
             when = pref.when.evaluate(traits)
@@ -303,16 +308,6 @@ class _Narrator:
         if not reasons:
             reasons.append(Reason("eligible", "meets every constraint; no preference applies"))
         reasons.sort(key=lambda r: -r.points)
-        count = count or traits.tokens
-        if count is not None and not count.exact:
-            upper = "no known bound" if count.upper_bound is None else f"{count.upper_bound:,}"
-            reasons.append(
-                Reason(
-                    "tokens",
-                    f"rests on an inexact input count: {count.tokens:,} tokens"
-                    f" (between {count.lower_bound:,} and {upper}; {'; '.join(count.notes)})",
-                )
-            )
         return tuple(reasons)
 
     def _preference_message(self, pref: Preference, traits: Traits, index: int) -> str:
@@ -401,15 +396,13 @@ def _score_value(pref: Preference, traits: Traits | None) -> Any:
     return pref.score.value if traits is None else pref.score.evaluate(traits)
 
 
-def _points(
-    weight: float, applies: int, factor: Any, bits: Callable[[int], tuple[int, ...]]
-) -> list[tuple[int, float]]:
+def _points(weight: float, applies: int, factor: Any, bits: Any) -> list[tuple[int, float]]:
     """(model index, points) for every model in the `applies` mask."""
     if factor is None:
         return []
     if isinstance(factor, list | tuple):
-        return [(i, weight * factor[i]) for i in bits(applies) if factor[i]]
-    return [(i, weight * factor) for i in bits(applies)] if factor else []
+        return [(i, weight * factor[i]) for i in bits[applies] if factor[i]]
+    return [(i, weight * factor) for i in bits[applies]] if factor else []
 
 
 def _at(value: Any, index: int, node: Node | None = None) -> Any:

@@ -5,7 +5,6 @@ Limit violations are not exceptions: they are values inside a `Decision`.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -16,6 +15,7 @@ __all__ = [
     "Location",
     "MimoSelectError",
     "NoEligibleModelError",
+    "NotARequestError",
     "Problem",
     "RequestError",
     "RulesError",
@@ -30,6 +30,8 @@ __all__ = [
 
 def suggest(word: str, choices: Iterable[str]) -> str | None:
     """The closest choice to a misspelt `word`, or None when nothing is close."""
+    import difflib  # only once something is misspelt
+
     matches = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return matches[0] if matches else None
 
@@ -131,6 +133,11 @@ class TraitsError(MimoSelectError, ValueError):
 
 class RequestError(MimoSelectError, ValueError):
     """A request body cannot be read; `where` is the JSON path of the offending part."""
+
+
+class NotARequestError(RequestError):
+    """A JSON or YAML value that holds no request at all (no `messages`, `input`,
+    `instructions` or `prompt`): `check` skips such files unless `--strict`."""
 
 
 class UnknownModelError(MimoSelectError, KeyError):

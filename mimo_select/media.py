@@ -17,12 +17,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ._audio import audio_length
 from .catalog import AudioTokens, Catalog, ImageTokens, MediaTokens, VideoTokens
 from .errors import RequestError
 
 __all__ = ["MediaEstimate", "audio_tokens", "estimate_part", "image_tokens", "video_tokens"]
 
-_HEADER_CHARS = 4096  # base64 characters decoded to sniff a header (3 KB of data)
 _JPEG_SCAN_CHARS = 1 << 18  # JPEG frame headers can follow large EXIF blocks
 
 
@@ -156,12 +156,16 @@ def estimate_part(
             raise RequestError("input_audio needs a `data` string", where=f"{where}.input_audio")
         if p is None or p.audio is None:
             raise RequestError("the catalog documents no audio token parameters", where=where)
-        seconds = _wav_seconds(audio["data"])
-        if seconds is None:
+        hint = audio.get("format")
+        try:
+            length = audio_length(audio["data"], hint if isinstance(hint, str) else None)
+        except RequestError as exc:
+            raise RequestError(exc.message, where=f"{where}.input_audio.data") from None
+        if length is None:
             bound = audio_tokens(p.audio.max_seconds, p.audio) if p.audio.max_seconds else None
             return MediaEstimate("audio", bound or 0, 0, bound, False)
-        n = audio_tokens(seconds, p.audio)
-        return MediaEstimate("audio", n, n, n, True)
+        n = audio_tokens(length.seconds, p.audio)
+        return MediaEstimate("audio", n, n, n, length.exact)
     if kind in ("video_url", "video"):
         video = part.get("video_url", part.get("video"))
         url = video.get("url") if isinstance(video, Mapping) else video
@@ -260,24 +264,4 @@ def _jpeg_size(data: bytes) -> tuple[int, int] | None:
             h, w = struct.unpack(">HH", data[i + 5 : i + 9])
             return w, h
         i += 2 + length
-    return None
-
-
-def _wav_seconds(data: str) -> float | None:
-    """Duration of a base64 WAV (bare or as a data: URL) from its header, or None."""
-    url = data if data.startswith("data:") else "data:;base64," + data[:_HEADER_CHARS]
-    head = _payload_head(url, _HEADER_CHARS)
-    if not head or not head.startswith(b"RIFF") or head[8:12] != b"WAVE":
-        return None
-    i, byte_rate = 12, None
-    while i + 8 <= len(head):
-        chunk, size = head[i : i + 4], int.from_bytes(head[i + 4 : i + 8], "little")
-        if chunk == b"fmt " and i + 16 <= len(head):
-            byte_rate = int.from_bytes(head[i + 16 : i + 20], "little")
-        elif chunk == b"data" and byte_rate:
-            if size in (0, 0xFFFFFFFF):  # a streamed header: size from the payload length
-                comma = data.find(",", 0, 256) + 1
-                size = (len(data) - comma) * 3 // 4 - (i + 8)
-            return size / byte_rate
-        i += 8 + size + (size & 1)
     return None

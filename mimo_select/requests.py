@@ -30,7 +30,7 @@ from ._shapes import (
     openai_tools,
 )
 from .catalog import Catalog
-from .errors import RequestError, did_you_mean
+from .errors import NotARequestError, RequestError, did_you_mean
 from .tokens import (
     TokenCount,
     bound_text,
@@ -88,11 +88,12 @@ class Request:
 
 def looks_like_request(data: Any) -> bool:
     """Whether a parsed JSON or YAML value is meant as a request (a body, a messages list or a
-    prompt), as opposed to some other file that happens to be JSON (`package.json`)."""
+    prompt), as opposed to some other file that happens to be JSON (`package.json`). A list
+    with one message in it is meant as messages, even if another item is malformed."""
     if isinstance(data, str):
         return True
     if isinstance(data, list):
-        return bool(data) and all(isinstance(m, Mapping) and "role" in m for m in data)
+        return any(isinstance(m, Mapping) and "role" in m for m in data)
     return isinstance(data, Mapping) and not _BODY_KEYS.isdisjoint(data)
 
 
@@ -122,6 +123,9 @@ def read_request(
     if isinstance(data, list):
         if api != "auto":
             raise RequestError(f"an {api} request body is a JSON object, not a list", where="$")
+        if data and not looks_like_request(data):
+            raise NotARequestError("a list that holds no message (no item has a `role`)",
+                                   where="$")  # fmt: skip
         return _chat_request("messages", {"messages": data}, catalog, model, exact)
     if not isinstance(data, Mapping):
         raise RequestError(
@@ -149,21 +153,23 @@ def _detect(body: Mapping[str, Any]) -> str:
         return "responses"
     if "prompt" in body:
         return "prompt"
-    raise RequestError(
-        "expected a request body: `messages` (OpenAI chat or Anthropic), `input` (OpenAI "
-        "Responses) or `prompt`",
+    raise NotARequestError(
+        "not a request: no `messages` (OpenAI chat or Anthropic), `input` or `instructions`"
+        " (OpenAI Responses), or `prompt`",
         where="$",
     )
 
 
 def _anthropic_markers(body: Mapping[str, Any]) -> bool:
-    """Anthropic bodies carry a top-level system, tool input schemas, or Anthropic blocks."""
+    """Anthropic bodies carry a top-level system or tool input schemas; otherwise Anthropic
+    content blocks, looked for only once the quick path has failed (plain text turns hold
+    none)."""
     if "system" in body:
         return True
     tools = body.get("tools")
-    if type(tools) is list and any(isinstance(t, Mapping) and "input_schema" in t for t in tools):
-        return True
-    return _anthropic_blocks(body.get("messages"))
+    return type(tools) is list and any(
+        isinstance(t, Mapping) and "input_schema" in t for t in tools
+    )
 
 
 def _anthropic_blocks(messages: Any) -> bool:
@@ -182,18 +188,23 @@ def _anthropic_blocks(messages: Any) -> bool:
 def _text_request(
     text: str, body: Mapping[str, Any] | None, catalog: Catalog, model: str | None, exact: bool
 ) -> Request:
-    """Plain text, or a `prompt` object's text, counted as it stands (no chat template)."""
+    """Plain text, or a `prompt` object's text, counted as it stands (no chat template). Read
+    for a speech model, it is the text to speak."""
     resolved = requested = thinking = budget = None
     if body is not None:
         resolved, requested = _model(body, catalog)
         thinking, budget = _thinking(body), _budget(body, "prompt")
     if model is not None:
         resolved = _resolve(model, catalog, "model")
+    output = "text"
+    if resolved is not None:  # text says nothing of its output: the model it is for decides
+        produces = catalog.model(resolved).output_modalities
+        output = produces[0] if len(produces) == 1 else output
     count = count_text(text) if exact else bound_text(text)
     traits = Traits._trusted(
         count,
         input_modalities=frozenset(("text",)),
-        output_modality="text",
+        output_modality=output,
         max_output_tokens=budget,
         features=frozenset(("deep_thinking",)) if thinking else frozenset(),
         thinking=None if thinking is None else ("enabled" if thinking else "disabled"),
@@ -220,7 +231,6 @@ def _chat_request(
         resolved = _resolve(model, catalog, "model")
     thinking = _thinking(body) if shape != "responses" else _effort(body)
     count_thinking = _resolved_thinking(thinking, resolved, catalog)
-    media = _media_params(catalog)
     count = None
     if shape in ("openai", "messages") and not exact:
         count = _quick(body, count_thinking)
@@ -235,18 +245,18 @@ def _chat_request(
         elif shape == "responses":
             messages, inputs = from_responses(body)
             tools = flat_tools(body, "parameters")
+        elif _anthropic_blocks(body["messages"]):  # Anthropic blocks, no other marker
+            shape = "anthropic" if shape == "openai" else shape
+            messages, inputs = from_anthropic(body)
+            tools = flat_tools(body, "input_schema")
         else:
-            messages = body["messages"]
-            if shape == "messages" and _anthropic_blocks(messages):
-                messages, inputs = from_anthropic(body)
-            else:
-                messages, inputs = openai_messages(messages)
+            messages, inputs = openai_messages(body["messages"])
             tools = openai_tools(body) or None
         tools = tools or None
         if exact:
-            count = chat_count(messages, tools, count_thinking, media)
+            count = chat_count(messages, tools, count_thinking, catalog)
         else:
-            count = chat_bound(messages, tools, count_thinking, media)
+            count = chat_bound(messages, tools, count_thinking, catalog)
     features = _features(body, shape, thinking)
     voice, speech = _speech(body, messages, resolved, catalog)
     budget = _budget(body, shape)
@@ -465,9 +475,3 @@ def _speech(
     if described and model is not None:
         described = "voice_design" in catalog.model(model).capabilities
     return ("design" if described else "preset"), True
-
-
-def _media_params(catalog: Catalog) -> Any:
-    from .media import params_of
-
-    return params_of(catalog)

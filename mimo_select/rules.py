@@ -7,6 +7,7 @@ files patch earlier rules by id (`weight`, `enabled`, texts) or add new ones.
 
 from __future__ import annotations
 
+import math
 import re
 import string
 from collections.abc import Iterable, Mapping, Sequence
@@ -20,10 +21,10 @@ from . import _yaml
 from ._expr import INPUT, Field, Node, Scope, compile_expr
 from ._resources import bundled_file
 from .catalog import Catalog
-from .errors import DataError, ExpressionError, Problem, RulesError, did_you_mean
+from .errors import DataError, ExpressionError, Location, Problem, RulesError, did_you_mean
 from .traits import LATENCIES, VOICES
 
-__all__ = ["RuleSet", "load_rules"]
+__all__ = ["RuleSet", "load_rules", "with_settings"]
 
 JsonPath = tuple[str | int, ...]
 
@@ -84,6 +85,21 @@ def load_rules(
     if problems:
         raise RulesError(problems)
     return _layer(docs, skip_schema=1 if defaults and not validate else 0)
+
+
+def with_settings(ruleset: RuleSet, settings: Mapping[str, float]) -> RuleSet:
+    """The rule set with some settings given by the caller (a CLI flag, a service option)."""
+    merged = dict(ruleset.settings)
+    for name, value in settings.items():
+        where = Location(None, None, None, f"$.settings.{name}")
+        if name not in merged:
+            hint = did_you_mean(name, merged)
+            raise RulesError([Problem(where, f"unknown setting {name!r}", hint)])
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if not number or not math.isfinite(value):
+            raise RulesError([Problem(where, f"a setting is a finite number, not {value!r}")])
+        merged[name] = value
+    return replace(ruleset, settings=MappingProxyType(merged))
 
 
 @cache

@@ -25,7 +25,7 @@ from ._chat import Chat, bound_no_tokenizer, suffix_bounds
 from .errors import RequestError
 
 if TYPE_CHECKING:
-    from .catalog import MediaTokens
+    from .catalog import Catalog
 
 __all__ = [
     "TokenCount", "bound_chat", "bound_text", "chat_bound", "chat_count", "count_chat",
@@ -180,17 +180,18 @@ def chat_count(
     messages: Sequence[Mapping[str, Any]],
     tools: Sequence[Mapping[str, Any]] | None,
     thinking: bool | None,
-    media: MediaTokens | None,
+    catalog: Catalog | None,
 ) -> TokenCount:
-    """`count_chat` for messages and tools already in canonical form (the request reader's)."""
-    return _counted(Chat(messages, tools, thinking, media))
+    """`count_chat` for messages and tools already in canonical form (the request reader's);
+    media are sized with `catalog`'s parameters (the bundled catalog's when None)."""
+    return _counted(Chat(messages, tools, thinking, catalog))
 
 
 def chat_bound(
     messages: Sequence[Mapping[str, Any]],
     tools: Sequence[Mapping[str, Any]] | None,
     thinking: bool | None,
-    media: MediaTokens | None,
+    catalog: Catalog | None,
 ) -> TokenCount:
     """`bound_chat` for messages and tools already in canonical form."""
     quick = quick_bound(messages, thinking) if not tools else None
@@ -198,7 +199,7 @@ def chat_bound(
         quick = tool_chat_bound(messages, tools, thinking)
     if quick is not None:
         return quick
-    return _bounded(Chat(messages, tools, thinking, media, sizes_only=True))
+    return _bounded(Chat(messages, tools, thinking, catalog, sizes_only=True))
 
 
 def quick_bound(messages: Any, thinking: bool | None) -> TokenCount | None:
@@ -239,7 +240,7 @@ _ROLE, _CONTENT = itemgetter("role"), itemgetter("content")
 def _counted(chat: Chat) -> TokenCount:
     """Tokenize a rendered chat: exact where its text and template are known."""
     if chat.sizes_only:  # the text was not kept: render it again
-        chat = Chat(chat.messages, chat.tools, chat.thinking, chat.media_params)
+        chat = Chat(chat.messages, chat.tools, chat.thinking, chat.catalog)
     text = text_low = text_high = 0
     for segment in chat.segments:
         n, low, high = _bpe.count_text_parts(segment)

@@ -25,7 +25,7 @@ def run_cli(*argv: str, stdin: str | None = None) -> tuple[int, str, str]:
         import sys
 
         saved = sys.stdin
-        sys.stdin = io.StringIO(stdin)
+        sys.stdin = io.TextIOWrapper(io.BytesIO(stdin.encode("utf-8", "surrogatepass")))
         try:
             code = run(list(argv), out, err)
         finally:

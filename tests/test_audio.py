@@ -87,7 +87,7 @@ def test_fixture_durations_as_the_sdks_send_them(name: str) -> None:
 
 @pytest.mark.parametrize("name", [n for n in EXPECTED if EXPECTED[n]["seconds"] is not None])
 def test_only_an_mp3_without_a_header_is_an_estimate(name: str) -> None:
-    length = _audio._length(b64(FILES[name]), None)
+    length = _audio.audio_length(b64(FILES[name]), None)
     assert length is not None
     assert length.exact is not EXPECTED[name].get("estimate", False)
 

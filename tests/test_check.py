@@ -47,10 +47,16 @@ def test_every_input_format_and_its_default_target(cli: RunCli, tree: Path) -> N
     assert set(by) == {("a.md", None), ("b.txt", None), ("big.txt", None), ("body.json", None),
                        ("list.json", None), ("many.jsonl", 1), ("many.jsonl", 3), ("p.yaml", None),
                        ("m.yml", None)}  # fmt: skip
-    assert by[("a.md", None)]["model"] == "mimo-v2-omni"  # the smallest text window that fits
-    assert by[("big.txt", None)]["model"] == "mimo-v2.5-pro"  # 300K tokens: a 1M window
-    assert by[("big.txt", None)]["ok"]
-    assert by[("p.yaml", None)]["model"] == "mimo-v2-pro"  # the file's own model
+    a = by[("a.md", None)]
+    assert (a["model"], a["ok"]) == ("mimo-v2-flash", True)  # the default for a text request
+    assert a["why"].startswith("the default for a text request (least costly text model")
+    big = by[("big.txt", None)]
+    assert (big["model"], big["ok"]) == ("mimo-v2-flash", False)
+    assert big["violations"][0]["rule"] == "context-window"
+    assert (by[("p.yaml", None)]["model"], by[("p.yaml", None)]["why"]) == (
+        "mimo-v2-pro",
+        "the body's model",
+    )
     body = by[("body.json", None)]
     assert (body["model"], body["ok"], body["output"], body["exact"]) == (
         "mimo-v2-flash",
@@ -58,7 +64,17 @@ def test_every_input_format_and_its_default_target(cli: RunCli, tree: Path) -> N
         8192,
         True,
     )
-    assert body["violations"][0].endswith("> mimo-v2-flash context window 262,144 (over by 46,075)")
+    (window, total) = body["violations"]
+    assert (window["rule"], window["required"], window["allowed"]) == (
+        "context-window",
+        300_027,
+        262_144,
+    )
+    assert (total["rule"], total["required"], total["allowed"]) == (
+        "context-total",
+        308_219,
+        262_144,
+    )
     assert doc["ok"] is False
     assert doc["errors"] == []
 
@@ -69,23 +85,30 @@ def test_text_output_one_line_per_failure_then_a_summary(cli: RunCli, tree: Path
     lines = out.splitlines()
     big = str(tree / "prompts" / "big.txt")
     assert (
-        f"{big}: 300,001 tokens + 0 output > mimo-v2-flash context window 262,144 (over by 37,857)"
-        in lines
+        f"{big}: mimo-v2-flash: needs 300,001 input tokens; at most 262,144 fit the context "
+        "window [context-window]" in lines
     )
     assert any(line.startswith(f"{tree / 'prompts' / 'many.jsonl'}:3: ") for line in lines)
-    assert lines[-1] == "8 files checked: 6 prompts fit, 3 failed, 0 unreadable"
+    assert lines[-1] == "8 files: 9 prompts checked (6 fit, 3 failed)"
     _, verbose, _ = cli("check", str(tree / "prompts" / "a.md"), "--verbose")
-    assert "ok, at most" in verbose
+    assert verbose.splitlines()[0].endswith(  # --verbose counts exactly
+        "ok, 3 tokens + 0 output fit mimo-v2-flash (the default for a text"
+        " request (least costly text model (guide row 'high_concurrency': low cost)))"
+    )
 
 
-def test_max_output_and_margin(cli: RunCli, tree: Path) -> None:
+def test_max_output_and_margin_are_read_by_the_rules(cli: RunCli, tree: Path) -> None:
     a = str(tree / "prompts" / "a.md")
     assert cli("check", a, "--model", "mimo-v2-flash", "--max-output", "262000")[0] == 1
     code, out, _ = cli(
-        "check", a, "--model", "mimo-v2.5-tts", "--max-output", "8000", "--margin", "10"
+        "check", a, "--model", "mimo-v2.5-tts", "--max-output", "7500", "--margin", "10"
     )
     assert code == 1
-    assert "mimo-v2.5-tts context window 8,192 less 10% margin (7,372)" in out
+    assert code == 1
+    assert out.splitlines()[0] == (  # a text prompt for a speech model: the text to speak
+        f"{a}: mimo-v2.5-tts: needs 7,503 tokens of input and output; at most 7,372 fit the "
+        "context window (10% of the window kept free) [context-total]"
+    )  # 8,192 less 10%
     assert (
         cli("check", a, "--models", "mimo-v2-flash,mimo-v2.5-tts", "--max-output", "1000")[0] == 0
     )
@@ -102,23 +125,22 @@ def test_exit_2_for_unreadable_files_after_checking_the_rest(cli: RunCli, tree: 
     doc = json.loads(out)
     errors = {Path(e["path"]).name: e for e in doc["errors"]}
     assert errors["bad.json"]["message"].startswith("malformed JSON")
-    assert (errors["latin1.txt"]["line"], errors["latin1.txt"]["message"]) == (
-        1,
-        "not UTF-8 text (byte 3)",
-    )
+    assert errors["latin1.txt"]["line"] == 1
+    assert errors["latin1.txt"]["message"].startswith("not UTF-8 text (byte 3")
     assert errors["blob.md"]["message"].startswith("binary file")
     assert errors["bad.yaml"]["message"].startswith("malformed YAML")
-    assert "expected `messages`" in errors["odd.json"]["message"]
+    assert [Path(s["path"]).name for s in doc["skipped"]] == ["odd.json"]  # not a prompt
     assert len(doc["files"]) == 9  # the readable files were all checked
+    code, out, _ = cli("check", str(tree / "prompts" / "odd.json"), "--strict")
+    assert code == 2
+    assert "odd.json: error: not a request" in out
 
 
 def test_usage_errors_exit_2(cli: RunCli, tree: Path) -> None:
     assert cli("check", str(tree / "nope"))[0:2] == (2, "")
     code, _, err = cli("check", str(tree / "prompts"), "--model", "mimo-v2-flsh")
-    assert (code, err) == (
-        2,
-        "error: unknown model 'mimo-v2-flsh' (did you mean 'mimo-v2-flash'?)\n",
-    )
+    assert code == 2
+    assert err.endswith("unknown model 'mimo-v2-flsh' (did you mean 'mimo-v2-flash'?)\n")
     assert cli("check", str(tree / "*.nothing"))[0] == 2
     assert cli("check", str(tree), "--margin", "120")[0] == 2
 
@@ -167,8 +189,9 @@ def test_github_annotations(cli: RunCli, tree: Path) -> None:
     assert code == 2
     lines = out.splitlines()
     big = (tree / "prompts" / "big.txt").as_posix().replace(":", "%3A")
-    assert f"::error file={big},title=mimo-select%3A mimo-v2-flash::300,001 tokens" in "\n".join(
-        lines
+    assert (
+        f"::error file={big},title=mimo-select%3A context-window::mimo-v2-flash: needs 300,001"
+        in "\n".join(lines)
     )
     assert any(",line=3," in line for line in lines)
     assert any(
@@ -196,6 +219,7 @@ def test_junit_xml_as_ci_systems_read_it(cli: RunCli, tree: Path) -> None:
     assert int(suite.get("errors", "0")) == 1
     failure = failures[0].find("failure")
     assert failure is not None
+    assert failure.get("type") == "context-window"
     assert "context window" in failure.get("message", "")
 
 
@@ -227,17 +251,22 @@ def test_sarif_2_1_0(cli: RunCli, tree: Path) -> None:
         location = result["locations"][0]["physicalLocation"]
         assert location["artifactLocation"]["uri"]
         assert location.get("region", {"startLine": 1})["startLine"] >= 1
-    assert {r["ruleId"] for r in run["results"]} == {"context-window", "unreadable"}
+    assert {r["ruleId"] for r in run["results"]} == {
+        "context-window",
+        "context-total",
+        "unreadable",
+    }
+    assert "input-modalities" in rule_ids  # every constraint of the rules in force
 
 
 def test_parallel_and_serial_agree(tree: Path) -> None:
-    from mimo_select.check import check_paths, discover
+    from mimo_select.check import check_paths
     from mimo_select.cli import parse_args
+    from mimo_select.files import discover
 
     from .conftest import run_cli
 
-    files = discover([str(tree / "prompts")])
-    assert files
+    assert discover([str(tree / "prompts")]).files
     code_serial, serial, _ = run_cli(
         "check", str(tree / "prompts"), "--output", "json", "--jobs", "1"
     )
@@ -248,7 +277,7 @@ def test_parallel_and_serial_agree(tree: Path) -> None:
 
     def key(doc: str) -> list[tuple[str, object]]:
         return sorted(
-            (f["path"], f["line"], f["tokens"], f["model"]) for f in json.loads(doc)["files"]
+            (f["path"], f["line"] or 0, f["tokens"], f["model"]) for f in json.loads(doc)["files"]
         )
 
     assert key(serial) == key(parallel)

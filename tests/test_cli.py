@@ -158,7 +158,7 @@ def test_explain_a_rejected_model(cli: RunCli) -> None:
     assert out.splitlines()[:3] == [
         "mimo-v2-flash: not eligible",
         "  the winner is mimo-v2.5-pro (score 45)",
-        "      - context_window: needs 300,000 input tokens; context window is 262,144",
+        "      - context_window: needs 300,000 input tokens; at most 262,144 fit the",
     ]
     assert "  constraint  context-window      violated" in out
     code, out, _ = cli("explain", "mimo-v2-pro", "--json")
@@ -189,9 +189,10 @@ def test_tokens_counts_text_and_chat_files(cli: RunCli, tmp_path) -> None:  # ty
     assert (code, err) == (0, "")
     doc = json.loads(out)
     assert [f["exact"] for f in doc["files"]] == [True, True]
-    assert doc["total"] == sum(f["tokens"] for f in doc["files"])
+    assert doc["total"] == sum(f["input"] for f in doc["files"])
+    assert [f["api"] for f in doc["files"]] == ["text", "openai"]
     code, out, _ = cli("tokens", str(tmp_path / "p.txt"))
-    assert out == f"{tmp_path / 'p.txt'}: 3 tokens\n"
+    assert out == f"{tmp_path / 'p.txt'}: 3 tokens (as text)\n"
 
 
 def test_tokens_reports_unreadable_files_and_counts_the_rest(cli: RunCli, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -203,8 +204,8 @@ def test_tokens_reports_unreadable_files_and_counts_the_rest(cli: RunCli, tmp_pa
     )
     assert code == 2
     assert out.startswith(f"{tmp_path / 'ok.txt'}: 1 tokens")
-    assert "bad.json: not valid JSON" in err
-    assert "bin.txt: not UTF-8 text (byte 0)" in err
+    assert "bad.json:1: malformed JSON" in err
+    assert "bin.txt:1: binary file" in err
 
 
 def test_recommend_with_a_prompt_file(cli: RunCli, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -227,10 +228,12 @@ def test_route_prints_validates_and_applies(cli: RunCli, tmp_path) -> None:  # t
     path.write_text(json.dumps(body))
     code, out, _ = cli("route", str(path))
     assert code == 1  # the requested model does not fit
-    assert out.splitlines()[:2] == [
+    assert out.splitlines()[:3] == [
         "Requested: mimo-v2-flash (does not fit)",
-        "Recommended: mimo-v2.5  (score 5)",
+        "Input: 8,224 tokens, not exact: between 40 and 8,224 (media tokens follow the",
+        "  platform's documented formulas)",
     ]
+    assert "Recommended: mimo-v2.5  (score 5)" in out
     code, out, _ = cli("route", str(path), "--json")
     assert json.loads(out)["requested"] == {"model": "mimo-v2-flash", "fits": False}
     body["model"] = "auto"
@@ -239,6 +242,7 @@ def test_route_prints_validates_and_applies(cli: RunCli, tmp_path) -> None:  # t
     assert json.loads(out) == {**body, "model": "mimo-v2.5"}
     code, _, err = cli("route", "-", stdin="{nope")
     assert code == 2
-    assert "not valid JSON" in err
+    assert "malformed JSON" in err
     code, _, err = cli("route", "-", stdin=json.dumps({"messages": [{"content": "x"}]}))
-    assert (code, err) == (2, "error: $.messages[0].role: a message needs a role\n")
+    assert code == 2
+    assert err.endswith("error: $.messages[0].role: a message needs a role\n")

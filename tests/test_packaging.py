@@ -87,7 +87,7 @@ def test_installed_wheel_runs_from_root(wheel: Path, tmp_path: Path) -> None:
         [str(venv / "bin" / "mimo-select"), "tokens", str(prompt)],
         cwd="/", env=env, check=True, capture_output=True, text=True,
     )  # fmt: skip
-    assert counted.stdout == f"{prompt}: 3 tokens\n"
+    assert counted.stdout == f"{prompt}: 3 tokens (as text)\n"
     where = subprocess.run(
         [str(python), "-c", "import mimo_select; print(mimo_select.__file__)"],
         cwd="/",

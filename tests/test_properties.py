@@ -132,7 +132,7 @@ def test_bitmask_path_agrees_with_per_model_evaluation(t: Traits) -> None:
     from mimo_select.engine import _violators
 
     d = SELECTOR.select(t)
-    by_mask = {(rule.id, i) for rule, mask in d._hits for i in SELECTOR._bits(mask)}
+    by_mask = {(rule.id, i) for rule, mask in d._hits for i in SELECTOR._bits[mask]}
     by_model = {
         (rule.id, i)
         for rule in SELECTOR.rules.constraints
@@ -155,3 +155,33 @@ def test_the_threshold_shortcut_never_changes_a_decision(t: Traits, a: int, b: i
     low, high = sorted((a, b))
     interval = replace(t, input_tokens=low, input_tokens_max=high)
     assert SELECTOR.select(interval).to_json() == NO_SHORTCUT.select(interval).to_json()
+
+
+def _grown(n: int) -> Selector:
+    from dataclasses import replace as grow
+
+    from mimo_select.rules import compile_rules, load_rules
+
+    models = list(CATALOG.models)
+    while len(models) < n:
+        m = CATALOG.models[len(models) % len(CATALOG.models)]
+        models.append(grow(m, id=f"{m.id}-x{len(models)}"))
+    catalog = grow(CATALOG, models=tuple(models))
+    return Selector(catalog, compile_rules(load_rules(), catalog))
+
+
+BIG = _grown(64)
+
+
+@settings(max_examples=100, deadline=None)
+@given(traits())
+def test_a_64_model_catalog_decides_like_per_model_evaluation(t: Traits) -> None:
+    """Past the tabulated sizes the mask indices are computed on demand: same answers."""
+    from mimo_select.engine import _violators
+
+    d = BIG.select(t)
+    by_mask = {(rule.id, i) for rule, mask in d._hits for i in BIG._bits[mask]}
+    by_model = {(rule.id, i) for rule in BIG.rules.constraints for i in _violators(rule, t, 64)}
+    assert by_mask == by_model
+    eligible = [m for m in BIG.catalog.ids if BIG.fits(m, t)]
+    assert sorted(eligible) == sorted(c.model for c in d.ranked)

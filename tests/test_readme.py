@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+import shlex
+
+import pytest
 
 from mimo_select import Selector, Traits
 
-from .conftest import ROOT, RunCli
+from .conftest import ROOT, RunCli, run_cli
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
@@ -17,13 +20,6 @@ def test_models_block_is_the_real_output(cli: RunCli) -> None:
     _, out, _ = cli("models")
     table = out.split("\n\n")[0] + "\n"
     assert block.group(1) == table, "regenerate the block from `mimo-select models`"
-
-
-def test_recommend_example_is_the_real_output(cli: RunCli) -> None:
-    block = re.search(r"answers:\n\n```text\n(.*?)  \.\.\.\n```", README, re.S)
-    assert block is not None
-    _, out, _ = cli("recommend", "--input-tokens", "300000", "--max-output", "100000")
-    assert out.startswith(block.group(1))
 
 
 def test_python_example_holds() -> None:
@@ -41,3 +37,38 @@ def test_ci_runs_the_readmes_test_command() -> None:
     commands = re.findall(r"```sh\n(.*?)\n```", README, re.S)
     test_command = next(c for c in commands if "pytest" in c)
     assert test_command in (ROOT / ".ci" / "run").read_text()
+
+
+def _sessions() -> list[tuple[str, list[tuple[str, list[str]]]]]:
+    """Every ```text block of the README that starts with `$ mimo-select`: (block, [(command,
+    expected output lines)]). A last expected line of `...` means "the output starts so"."""
+    found = []
+    for block in re.findall(r"```text\n(\$ .*?)```", README, re.S):
+        steps: list[tuple[str, list[str]]] = []
+        for line in block.splitlines():
+            if line.startswith("$ "):
+                steps.append((line[2:], []))
+            else:
+                steps[-1][1].append(line)
+        found.append((block.splitlines()[0], steps))
+    return found
+
+
+@pytest.mark.parametrize(("first", "steps"), _sessions(), ids=lambda v: str(v)[:60])
+def test_every_command_in_the_readme_prints_what_it_shows(
+    first: str, steps: list[tuple[str, list[str]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("NO_COLOR", "1")
+    code = None
+    for command, expected in steps:
+        if command == "echo $?":
+            assert [str(code)] == expected
+            continue
+        argv = shlex.split(command)
+        assert argv[0] == "mimo-select", command
+        code, out, _ = run_cli(*argv[1:])
+        if expected and expected[-1] == "...":
+            assert out.splitlines()[: len(expected) - 1] == expected[:-1], command
+        else:
+            assert out.splitlines() == expected, command

@@ -87,3 +87,28 @@ def test_the_count_shortcut_is_off_for_rules_it_cannot_bound(tmp_path) -> None: 
         "    when: {$gt: [$traits.input_tokens, $traits.max_output_tokens]}\n    message: m\n"
     )
     assert Selector.from_files(rules=[odd])._input_range is None
+
+
+def test_the_schema_lists_exactly_the_operators_of_the_table() -> None:
+    """An operator is defined once, in `_operators.OPERATORS`; the shipped schema (for editors)
+    must name the same ones with the same arity."""
+    import json
+
+    from mimo_select._operators import OPERATORS
+    from mimo_select._resources import bundled_file
+
+    schema = json.loads(bundled_file("rules", "rules.schema.json").read_text())
+    listed = schema["$defs"]["expression"]["anyOf"][-1]["properties"]
+    assert set(listed) == set(OPERATORS)
+    shapes = {"#/$defs/pair": 2, "#/$defs/many": "many", "#/$defs/expression": "one"}
+    for name, spec in listed.items():
+        arity = shapes[spec["$ref"]] if "$ref" in spec else "ref"
+        assert arity == OPERATORS[name].arity, name
+
+
+def test_a_rule_reads_the_token_count_by_its_compiled_tree() -> None:
+    from mimo_select import Selector
+
+    rules = Selector.default().rules
+    reading = {r.id for r in (*rules.constraints, *rules.preferences) if r.uses_tokens}
+    assert reading == {"context-window", "context-total", "long-input"}
