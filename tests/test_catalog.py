@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -220,3 +221,83 @@ def test_the_bundled_catalog_passes_full_validation_and_the_fast_load_agrees() -
 def test_unknown_series_is_an_error_with_a_suggestion() -> None:
     with pytest.raises(TraitsError, match="did you mean 'flash'"):
         load_catalog().series_by_id("flsh")
+
+
+def _generated_catalog(n: int) -> str:
+    """A catalog of `n` models over generations and series the page never had."""
+    series = [("pro", "-pro"), ("flash", "-flash"), ("asr", "-asr"), ("edge", "-edge")]
+    generations = ["2", "2.5", "3", "3.1", "10"]
+    lines = [
+        "schema_version: 1",
+        "source: mine",
+        "sources: {mine: {title: Our own models, url: https://example.invalid/models}}",
+        "length_units: {K: 1024, M: 1048576}",
+        "rate_limits:",
+        "  source: mine",
+        "  scope: {aggregate: account, per: model, description: 'per account, per model'}",
+        "series:",
+        *(f'  - {{id: {s}, name: {s.title()}, id_pattern: "^acme-v[0-9.]+{suffix}(-[0-9]+)?$"}}'
+          for s, suffix in series),
+        "models:",
+    ]  # fmt: skip
+    for i in range(n):
+        s, suffix = series[i % len(series)]
+        gen = generations[i % len(generations)]
+        limits = "rpm: 100\n    tpm: 10000000" if i % 8 else "rate_limit_note: ask us"
+        lines.append(
+            f'  - id: acme-v{gen}{suffix}-{i}\n    series: {s}\n    generation: "{gen}"\n'
+            "    capabilities: [text_generation, streaming]\n    input_modalities: [text]\n"
+            "    output_modalities: [text]\n"
+            "    context_window: {literal: 128K, tokens: 131072}\n"
+            "    max_output: {literal: 8K, tokens: 8192}\n"
+            f"    {limits}"
+        )
+    lines += ["guide:", "  - {scenario: any, requirement: Anything, models: [acme-v2-pro-0]}"]
+    return "\n".join(lines) + "\n"
+
+
+def test_a_catalog_of_64_models_loads_validated_in_well_under_100_ms(tmp_path: Path) -> None:
+    """The schema lists no generations, series or model ids: a bigger catalog of your own
+    loads like the page's nine, every layer of validation included."""
+    warm = tmp_path / "warm.yaml"
+    warm.write_text(_generated_catalog(8), encoding="utf-8")
+    load_catalog(warm)  # imports jsonschema and pydantic, builds the validators once
+    path = tmp_path / "models.yaml"
+    path.write_text(_generated_catalog(64), encoding="utf-8")
+    times = []
+    for _ in range(3):
+        start = time.perf_counter()
+        catalog = load_catalog(path)
+        times.append(time.perf_counter() - start)
+    assert len(catalog) == 64
+    assert catalog.generations == ("2", "2.5", "3", "3.1", "10")
+    assert {s.id for s in catalog.series} == {"pro", "flash", "asr", "edge"}
+    assert catalog.model("acme-v2-pro-0").rpm is None
+    assert catalog.model("acme-v2-pro-0").rate_limit_note == "ask us"
+    assert min(times) < 0.1, f"{min(times) * 1000:.1f} ms"
+
+
+def test_generations_and_statuses_come_from_the_catalog() -> None:
+    catalog = load_catalog()
+    assert catalog.generations == ("2", "2.5")
+    assert catalog.statuses == ("active", "deprecated", "retired")
+    assert catalog.vocabulary.statuses == catalog.statuses
+    assert {"speech_recognition", "context_caching"} <= set(catalog.vocabulary.capabilities)
+    assert "context_caching" not in catalog.vocabulary.features
+
+
+def test_release_dates_are_metadata_with_a_source() -> None:
+    catalog = load_catalog()
+    released = {m.id: m.released.date for m in catalog if m.released}
+    assert released == {
+        "mimo-v2.5-pro": "2026-04-22",
+        "mimo-v2-pro": "2026-03-18",
+        "mimo-v2.5": "2026-04-22",
+        "mimo-v2-omni": "2026-03-18",
+        "mimo-v2-flash": "2025-12-16",
+        "mimo-v2.5-tts-voiceclone": "2026-05-15",
+        "mimo-v2.5-tts-voicedesign": "2026-05-15",
+    }
+    assert {m.released.source for m in catalog if m.released} == {"models-dev"}
+    assert catalog.snapshot is not None
+    assert max(released.values()) <= catalog.snapshot.date
