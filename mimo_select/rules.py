@@ -20,7 +20,7 @@ from typing import Any
 from . import _yaml
 from ._expr import INPUT, Field, Node, Scope, compile_expr
 from ._resources import bundled_file
-from .catalog import Catalog
+from .catalog import Catalog, generation_key
 from .errors import DataError, ExpressionError, Location, Problem, RulesError, did_you_mean
 from .traits import LATENCIES, VOICES
 
@@ -226,9 +226,10 @@ class CompiledRules:
 def model_fields(catalog: Catalog) -> dict[str, tuple[Field, tuple[Any, ...]]]:
     """The catalog facts rules can refer to as `$model.F`, one value per model."""
     models = catalog.models
-    newest: dict[str, float] = {}
+    newest: dict[str, tuple[int, ...]] = {}
     for m in models:
-        newest[m.series] = max(newest.get(m.series, 0.0), float(m.generation))
+        if m.status != "retired":
+            newest[m.series] = max(newest.get(m.series, ()), generation_key(m.generation))
     return {
         "id": (Field("text", "model_id"), tuple(m.id for m in models)),
         "series": (Field("text", "series"), tuple(m.series for m in models)),
@@ -256,7 +257,7 @@ def model_fields(catalog: Catalog) -> dict[str, tuple[Field, tuple[Any, ...]]]:
         "status": (Field("text", "status"), tuple(m.status for m in models)),
         "latest_in_series": (
             Field("bool"),
-            tuple(float(m.generation) == newest[m.series] for m in models),
+            tuple(generation_key(m.generation) == newest.get(m.series) for m in models),
         ),
     }
 
@@ -279,8 +280,6 @@ TRAIT_FIELDS = {
 
 
 def _scope(catalog: Catalog, settings: Mapping[str, float]) -> Scope:
-    from ._schemas import enum_of
-
     rows = {g.scenario: g for g in catalog.guide}
 
     def scenario_attr(name: str) -> Any:
@@ -314,9 +313,9 @@ def _scope(catalog: Catalog, settings: Mapping[str, float]) -> Scope:
             "feature": frozenset(vocab.features),
             "input_modality": frozenset(vocab.input_modalities),
             "output_modality": frozenset(vocab.output_modalities),
-            "generation": frozenset(enum_of("catalog", "generation")),
+            "generation": frozenset(catalog.generations),
             "thinking": frozenset(("enabled", "disabled")),
-            "status": frozenset(("active", "deprecated", "retired")),
+            "status": frozenset(catalog.statuses),
             "voice": frozenset(VOICES),
             "latency": frozenset(LATENCIES),
         },
