@@ -16,7 +16,10 @@ from .errors import RequestError
 
 if TYPE_CHECKING:
     from .catalog import Catalog
-    from .media import MediaEstimate
+    from .media import MediaEstimate, MediaSizes
+
+_MEDIA_KIND = {"image_url": "image", "image": "image", "input_audio": "audio",
+               "video_url": "video", "video": "video"}  # fmt: skip
 
 
 class Chat:
@@ -33,9 +36,11 @@ class Chat:
         catalog: Catalog | None = None,
         *,
         sizes_only: bool = False,
+        media_sizes: MediaSizes | None = None,
     ) -> None:
         self.messages, self.tools, self.thinking = messages, tools, thinking
         self.catalog = catalog  # whose media parameters size images, audio and video
+        self.media_sizes = media_sizes  # what the caller knows of linked media
         self.template = spec()["chat"]
         self.sizes_only = sizes_only
         self.segments: list[str] = []  # text between special tokens, tokenized one by one
@@ -161,7 +166,9 @@ class Chat:
                 self._content_text(text)
             else:
                 params = media.params_of(self.catalog) if self.catalog is not None else None
-                self.media.append(media.estimate_part(part, at, params))
+                kind = _MEDIA_KIND.get(str(part.get("type")), "")
+                index = sum(1 for m in self.media if m.kind == kind)
+                self.media.append(media.estimate_part(part, at, params, self.media_sizes, index))
                 self._special(self.template["media_wrapper_tokens"])
 
     def suffixes(self) -> tuple[int, int]:
@@ -174,6 +181,11 @@ class Chat:
             return min(sizes.values()), max(sizes.values())
         size = sizes["enabled" if self.thinking else "disabled"]
         return size, size
+
+    def media_notes(self) -> list[str]:
+        """What is not known of the media, and how to settle it; each note once."""
+        notes = ["media tokens follow the platform's documented formulas"] if self.media else []
+        return notes + list(dict.fromkeys(m.note for m in self.media if m.note))
 
     def media_totals(self) -> tuple[int, int, int | None, list[tuple[str, int]]]:
         """Media tokens: (estimate, lower, upper or None, per kind)."""

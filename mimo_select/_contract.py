@@ -58,6 +58,27 @@ class TokensOut(_Strict):
     )
 
 
+class ShareOut(_Strict):
+    model: str
+    share: float = Field(description="The part of the requests this model takes, 0 to 1.")
+    rpm: int | None
+    tpm: int | None
+
+
+class AccountsOut(_Strict):
+    model: str
+    accounts: int = Field(description="Accounts the best model needs to take the load alone.")
+
+
+class PlanOut(_Strict):
+    rpm: int | None
+    tpm: int | None
+    accounts: int
+    covers: bool = Field(description="Whether the split carries the whole load.")
+    split: list[ShareOut]
+    accounts_needed: AccountsOut | None
+
+
 class RequestedOut(_Strict):
     model: str
     fits: bool
@@ -77,6 +98,16 @@ class DecisionOut(_Strict):
     )
     tokens: TokensOut | None = Field(
         default=None, description="Present when the input was counted from text or messages."
+    )
+    cautions: list[RejectionOut] | None = Field(
+        default=None,
+        description="Eligible models whose limits the request may break: only the upper bound "
+        "of an uncertain count (media of unknown size) breaks them. See `tokens.notes`.",
+    )
+    plan: PlanOut | None = Field(
+        default=None,
+        description="Present when the planned RPM/TPM is more than any one model allows (the "
+        "limits are per account and per model): a split over models or accounts.",
     )
     suggestions: list[SuggestionOut] | None = Field(
         default=None, description="Present when nothing fits: what would make a model fit."

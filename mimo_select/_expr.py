@@ -22,7 +22,9 @@ from typing import Any
 from ._operators import CONST, MODELS, OPERATORS, PER_MODEL, TRAIT, Operator
 from .errors import ExpressionError, did_you_mean
 
-__all__ = ["CONST", "MODELS", "PER_MODEL", "TRAIT", "Field", "Node", "Scope", "compile_expr"]
+__all__ = [
+    "CONST", "MODELS", "PER_MODEL", "TRAIT", "Derived", "Field", "Node", "Scope", "compile_expr",
+]  # fmt: skip
 
 Fn = Callable[[Any], Any]
 
@@ -46,6 +48,9 @@ class Node:
     args: tuple[Node, ...] = ()
     ref: str | None = None  # the reference it is, e.g. "$traits.input_tokens"
     reads: frozenset[str] = frozenset()  # every reference it or its operands read
+    # for a value derived from the traits that only changes where the input count crosses one
+    # of these numbers (the guide rows in force): the numbers; None when not known
+    thresholds: tuple[float, ...] | None = None
 
     @property
     def varies(self) -> bool:
@@ -67,6 +72,18 @@ class Node:
         return self.value(traits) if self.varies else self.value
 
 
+@dataclass(frozen=True, slots=True)
+class Derived:
+    """A `$scenario.F` value: computed from the traits by the engine's own reading (the guide
+    rows in force), one value or one per model."""
+
+    field: Field
+    fn: Fn
+    per_model: bool = False
+    reads: frozenset[str] = frozenset()
+    thresholds: tuple[float, ...] | None = None
+
+
 @dataclass(frozen=True)
 class Scope:
     """What references resolve to when compiling against one catalog."""
@@ -74,7 +91,7 @@ class Scope:
     n_models: int
     models: Mapping[str, tuple[Field, tuple[Any, ...]]]  # field -> per-model values
     traits: Mapping[str, Field]
-    scenario: Mapping[str, tuple[Field, Fn]]  # field -> function of the traits
+    scenario: Mapping[str, Derived]  # field -> its value from the traits
     guide: Mapping[str, Mapping[str, tuple[Field, Any]]]  # scenario -> field -> value
     settings: Mapping[str, float]
     domains: Mapping[str, frozenset[str]]
@@ -109,7 +126,7 @@ def compile_expr(expr: Any, scope: Scope, path: tuple[str | int, ...] = ()) -> N
 
 def _reference(ref: str, scope: Scope, path: tuple[str | int, ...]) -> Node:
     node = _resolve(ref, scope, path)
-    return replace(node, ref=ref, reads=frozenset((ref,)))
+    return replace(node, ref=ref, reads=node.reads | {ref})
 
 
 def _resolve(ref: str, scope: Scope, path: tuple[str | int, ...]) -> Node:
@@ -134,8 +151,10 @@ def _resolve(ref: str, scope: Scope, path: tuple[str | int, ...]) -> Node:
     if head == "scenario" and len(rest) == 1:
         if rest[0] not in scope.scenario:
             raise unknown("scenario field", rest[0], list(scope.scenario))
-        field, fn = scope.scenario[rest[0]]
-        return Node(TRAIT, fn, field.type, field.domain)
+        d = scope.scenario[rest[0]]
+        kind = PER_MODEL if d.per_model else TRAIT
+        return Node(kind, d.fn, d.field.type, d.field.domain, reads=d.reads,
+                    thresholds=d.thresholds)  # fmt: skip
     if head == "guide" and len(rest) == 2:
         if rest[0] not in scope.guide:
             raise unknown("guide scenario", rest[0], list(scope.guide))
@@ -317,10 +336,13 @@ _ORDERING = frozenset(("$eq", "$ne", "$lt", "$lte", "$gt", "$gte"))
 def input_thresholds(node: Node) -> list[float] | None:
     """The numbers the input count is compared with in `node`, or None when it enters in any
     other way. Comparisons of the count (plus the output budget or constants) with catalog
-    columns or constants give the same answer at both ends of an interval that holds none of
-    these numbers, which lets the selector skip re-checking such an interval."""
+    columns or constants, and values derived from the traits that change only at known counts
+    (the guide rows in force), give the same answer at both ends of an interval that holds
+    none of these numbers, which lets the selector skip re-checking such an interval."""
     if not _reads_input(node):
         return []
+    if node.thresholds is not None:
+        return list(node.thresholds)
     if node.op in _ORDERING:
         for side, other in (node.args, node.args[::-1]):
             offset = _input_sum(side)
@@ -328,16 +350,15 @@ def input_thresholds(node: Node) -> list[float] | None:
                 values = other.value if other.kind == MODELS else (other.value,)
                 if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
                     return [v - offset for v in values]
+    if node.op is None:  # the count itself, used as a number
         return None
-    if node.op in ("$and", "$or", "$not"):
-        found: list[float] = []
-        for arg in node.args:
-            part = input_thresholds(arg)
-            if part is None:
-                return None
-            found += part
-        return found
-    return None
+    found: list[float] = []
+    for arg in node.args:  # an operator over values that change only at known counts
+        part = input_thresholds(arg)
+        if part is None:
+            return None
+        found += part
+    return found
 
 
 def _reads_input(node: Node) -> bool:

@@ -1,32 +1,21 @@
-"""Decisions and explanations as text for people, readable at 80 columns."""
+"""Decisions and explanations as text for people, readable at 80 columns.
+
+What a person needs first comes first: a pinned model that does not fit, the input count (and
+what it does not know), the choice and its reasons. Rejected models are grouped by the first
+limit they break; a model that cannot serve the request at all (wrong output, missing input
+kind) shows only that, not the numbers it would also break.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from ._text import Style, wrap
-from .decisions import Decision, Explanation, Reason, Violation
+from .decisions import Decision, Explanation, LoadPlan, Reason, Rejection, Violation
 from .tokens import TokenCount
 
 WIDTH = 80
-
-
-def _points(points: float) -> str:
-    return f"{points:+g}"
-
-
-def _reason_lines(reasons: tuple[Reason, ...]) -> list[str]:
-    lines = []
-    for r in reasons:
-        tag = f" [{r.rule} {_points(r.points)}]" if r.points else ""
-        lines += wrap(f"+ {r.message}{tag}", WIDTH, "      ", "  ")
-    return lines
-
-
-def _violation_lines(violations: tuple[Violation, ...]) -> list[str]:
-    lines = []
-    for v in violations:
-        maybe = "" if v.certain else " (may not fit: the token count is not exact)"
-        lines += wrap(f"- {v.limit}: {v.message}{maybe} [{v.rule}]", WIDTH, "      ", "  ")
-    return lines
+_WINDOW = "context_window"  # the limit two rules share: the input, and input plus output
 
 
 def render_count(count: TokenCount) -> str:
@@ -40,63 +29,174 @@ def render_count(count: TokenCount) -> str:
     )
 
 
+def _reason_lines(reasons: Sequence[Reason]) -> list[str]:
+    lines = []
+    for r in reasons:
+        tag = f" [{r.rule} {r.points:+g}]" if r.points else ""
+        lines += wrap(f"+ {r.message}{tag}", WIDTH, "      ", "  ")
+    return lines
+
+
+def violation_texts(
+    violations: Sequence[Violation], *, say_uncertain: bool = True
+) -> list[tuple[str, str]]:
+    """(message, rule ids) per line: the window and the window-with-output checks of one
+    model share a line, with both numbers."""
+    window = [v for v in violations if v.limit == _WINDOW and isinstance(v.required, int)]
+    merged = None
+    if len(window) == 2 and window[0].allowed == window[1].allowed:
+        alone, total = sorted(window, key=lambda v: v.required)
+        merged = (
+            f"needs {alone.required:,} input tokens, {total.required:,} with the output budget;"
+            f" at most {total.allowed:,} fit the context window",
+            f"{alone.rule}, {total.rule}",
+        )
+    out: list[tuple[str, str]] = []
+    for v in violations:
+        if merged is not None and v in window:
+            if v is window[0]:
+                out.append(merged)
+            continue
+        maybe = "" if v.certain or not say_uncertain else " (may not fit: the count is not exact)"
+        out.append((f"{v.message}{maybe}", v.rule))
+    return out
+
+
+def _violation_lines(violations: Sequence[Violation], indent: str = "      ") -> list[str]:
+    lines = []
+    for message, rules in violation_texts(violations):
+        lines += wrap(f"- {message} [{rules}]", WIDTH, indent, "  ")
+    return lines
+
+
+def _moot(violations: Sequence[Violation]) -> Sequence[Violation]:
+    """A model that cannot serve the request at all (its first violation is not a number it
+    falls short of) shows only that: its other limits cannot apply."""
+    first = violations[0]
+    numeric = isinstance(first.required, int | float) and isinstance(first.allowed, int | float)
+    return violations if numeric else violations[:1]
+
+
+def _rejected_lines(rejected: Sequence[Rejection], style: Style) -> list[str]:
+    out = ["", style("Not eligible", "bold")]
+    groups: dict[tuple[tuple[str, str], ...], list[str]] = {}
+    for r in rejected:
+        shown = _moot(r.violations)
+        groups.setdefault(tuple(violation_texts(shown)), []).append(r.model)
+    for texts, models in groups.items():
+        name = models[0] if len(models) == 1 else f"{len(models)} models: {', '.join(models)}"
+        if len(texts) == 1:
+            message, rules = texts[0]
+            out += wrap(f"x {name}: {message} [{rules}]", WIDTH, "  ", "    ")
+            continue
+        out += wrap(f"x {name}", WIDTH, "  ", "    ")
+        for message, rules in texts:
+            out += wrap(f"- {message} [{rules}]", WIDTH, "      ", "  ")
+    return out
+
+
+def _plan_lines(plan: LoadPlan, style: Style) -> list[str]:
+    load = " and ".join(
+        f"{value:,} {unit} per minute"
+        for value, unit in ((plan.rpm, "requests"), (plan.tpm, "tokens"))
+        if value
+    )
+    accounts = f" over {plan.accounts} accounts" if plan.accounts > 1 else ""
+    out = ["", style("Load plan", "bold")]
+    out += wrap(
+        f"No single model takes {load}{accounts}: RPM and TPM are limits per account and per"
+        " model, summed over every API key.",
+        WIDTH, "  ",
+    )  # fmt: skip
+    if plan.split:
+        head = "A split that fits, in rank order:" if plan.covers else (
+            f"A split over every eligible model carries {plan.covered:.0%} of it:"
+        )  # fmt: skip
+        out += wrap(head, WIDTH, "  ")
+        for share in plan.split:
+            parts = [f"{n:,} {unit}" for n, unit in ((share.rpm, "RPM"), (share.tpm, "TPM")) if n]
+            out.append(f"    {share.model:<28} {', '.join(parts)} ({share.share:.0%})")
+    if plan.accounts_needed is not None:
+        model, n = plan.accounts_needed
+        out += wrap(f"or {n} accounts on {model} (--accounts {n}); or ask the platform for a"
+                    " higher limit", WIDTH, "  ")  # fmt: skip
+    return out
+
+
 def render_decision(decision: Decision, style: Style, count: TokenCount | None = None) -> str:
     """The decision for people; `count` (the decision's own by default) heads it."""
     out: list[str] = []
+    if decision.requested is not None:
+        if decision.requested_fits:
+            out.append(f"Requested: {decision.requested} (fits)")
+        else:
+            out.append(style(f"Requested: {decision.requested} does not fit", "bold", "red"))
+            rejection = decision.rejection(decision.requested)
+            if rejection is not None:
+                out += _violation_lines(_moot(rejection.violations), "  ")
+            if decision.model:
+                out += wrap(f"the best model that fits is {decision.model}; a gateway switches"
+                            " to it only when asked (fallback)", WIDTH, "  ")  # fmt: skip
     count = count or decision.traits.tokens
     if count is not None:
         out += wrap(render_count(count), WIDTH, "", "  ")
+    cautions = {r.model: r.violations for r in decision.cautions}
     if decision.model:
         best = decision.ranked[0]
         out.append(
             style(f"Recommended: {best.model}", "bold", "green") + f"  (score {best.score:g})"
         )
         out += _reason_lines(best.reasons)
+        out += _caution_lines(cautions.get(best.model, ()))
         if len(decision.ranked) > 1:
             out += ["", style("Fallbacks, in order", "bold")]
             for k, c in enumerate(decision.ranked[1:], 2):
                 out.append(f"  {k}. {c.model}  (score {c.score:g})")
                 out += _reason_lines(c.reasons)
-    else:
+                out += _caution_lines(cautions.get(c.model, ()))
+    elif decision.plan is None or not decision.plan.covers:
         out.append(style("No eligible model.", "bold", "red"))
+    if decision.plan is not None:
+        out += _plan_lines(decision.plan, style)
     if decision.rejected:
-        out += ["", style("Not eligible", "bold")]
-        groups: dict[tuple[Violation, ...], list[str]] = {}  # same violations, one entry
-        for r in decision.rejected:
-            groups.setdefault(r.violations, []).append(r.model)
-        for violations, models in groups.items():
-            out += wrap("x  " + ", ".join(models), WIDTH, "  ", "   ")
-            out += _violation_lines(violations)
-    if decision.suggestions:
+        out += _rejected_lines(decision.rejected, style)
+    if decision.suggestions and decision.plan is None:
         out += ["", style("What would make a model eligible", "bold")]
         for model, changes in decision.suggestions[:3]:
             out += wrap(f"{model}: {'; '.join(changes)}", WIDTH, "  ")
+    while out and not out[0]:
+        out.pop(0)
     return "\n".join(out) + "\n"
+
+
+def _caution_lines(violations: Sequence[Violation]) -> list[str]:
+    lines = []
+    for message, rules in violation_texts(violations, say_uncertain=False):
+        lines += wrap(f"! may not fit: {message} [{rules}]", WIDTH, "      ", "  ")
+    return lines
 
 
 def render_explanation(explanation: Explanation, style: Style) -> str:
     e = explanation
-    winner = f"{e.winner} (score {e.winner_score:g})" if e.winner else "no model is eligible"
     out: list[str] = []
+    winner = f"{e.winner} (score {e.winner_score:g})" if e.winner else None
     if e.eligible:
         total = len(e.decision.ranked)
         verdict = "chosen" if e.rank == 1 else f"eligible, ranked {e.rank} of {total}"
         out.append(style(f"{e.model}: {verdict}", "bold") + f", score {e.score:g}")
-        if e.rank != 1:
+        if e.rank != 1 and winner:
             out.append(f"  the winner is {winner}")
         out += _reason_lines(e.reasons)
     else:
         out.append(style(f"{e.model}: not eligible", "bold", "red"))
-        out.append(f"  the winner is {winner}")
+        out.append(f"  the winner is {winner}" if winner else "  no model is eligible")
         out += _violation_lines(e.violations)
         fixes = [v.fix for v in e.violations if v.fix]
         if fixes and len(fixes) == len(e.violations):
             out += wrap(f"to make it eligible: {'; '.join(dict.fromkeys(fixes))}", WIDTH, "  ")
-    out += ["", style("Rules", "bold")]
-    for rule_id, kind, applies in e.considered:
-        if kind == "constraint":
-            state = style("violated", "red") if applies else "passes"
-        else:
-            state = style("applies", "green") if applies else "does not apply"
-        out.append(f"  {kind:<10}  {rule_id:<18}  {state}")
+    if e.considered:
+        out += ["", style("Rules that apply to this request", "bold")]
+        for rule_id, kind, verdict in e.considered:
+            shown = style(verdict, "red") if verdict == "violated" else verdict
+            out.append(f"  {kind:<10}  {rule_id:<18}  {shown}")
     return "\n".join(out) + "\n"

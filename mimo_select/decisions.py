@@ -12,13 +12,16 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .errors import NoEligibleModelError
+from .errors import NoEligibleModelError, RequestError
 
 if TYPE_CHECKING:
     from .rules import Constraint
     from .traits import Traits
 
-__all__ = ["Candidate", "Decision", "Explanation", "Reason", "Rejection", "Violation"]
+__all__ = [
+    "Candidate", "Decision", "Explanation", "LoadPlan", "Reason", "Rejection", "Share",
+    "Violation",
+]  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +69,50 @@ class Rejection:
     violations: tuple[Violation, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class Share:
+    """One model's part of a planned load: the share of the traffic and what it brings."""
+
+    model: str
+    share: float  # 0..1 of the requests
+    rpm: int | None
+    tpm: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class LoadPlan:
+    """A planned load that no single model takes: RPM and TPM are limits per account and per
+    model, so the load is split over eligible models in rank order, or over accounts."""
+
+    rpm: int | None
+    tpm: int | None
+    accounts: int
+    split: tuple[Share, ...]  # the models that carry it, best first
+    covered: float  # the part of the load the split carries (1.0: all of it)
+    accounts_needed: tuple[str, int] | None  # (the best model, accounts it needs alone)
+
+    @property
+    def covers(self) -> bool:
+        return self.covered >= 1.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rpm": self.rpm,
+            "tpm": self.tpm,
+            "accounts": self.accounts,
+            "covers": self.covers,
+            "split": [
+                {"model": s.model, "share": round(s.share, 6), "rpm": s.rpm, "tpm": s.tpm}
+                for s in self.split
+            ],
+            "accounts_needed": (
+                None
+                if self.accounts_needed is None
+                else {"model": self.accounts_needed[0], "accounts": self.accounts_needed[1]}
+            ),
+        }
+
+
 class Narrator(Protocol):
     """What a decision asks of its selector to tell its story, on demand."""
 
@@ -96,10 +143,13 @@ class Decision:
         *,
         hits: list[tuple[Constraint, int]],
         maybe: list[tuple[Constraint, int]] | None = None,
+        cautions: list[tuple[Constraint, int]] | None = None,
         scored: Traits | None = None,
         requested: str | None = None,
+        plan: LoadPlan | None = None,
     ) -> None:
         ids = narrator.ids
+        self.plan = plan
         self.requested = requested
         self.requested_fits: bool | None = None
         if requested is not None:  # validate the body's own model: first if it fits
@@ -115,14 +165,34 @@ class Decision:
         self._scores = scores
         self._hits = hits  # (rule, mask of models it surely rejects), at `traits`
         self._maybe = maybe or []  # (rule, mask) it may reject, at the count's upper bound
+        self._cautions = cautions or []  # the same for eligible models (not strict)
         self._scored = scored or traits  # the traits the scores were computed for
 
     def __repr__(self) -> str:
         return f"<Decision model={self.model!r} fallbacks={list(self.fallbacks)}>"
 
-    def apply(self, body: Mapping[str, Any]) -> dict[str, Any]:
+    def apply(self, body: Mapping[str, Any], *, fallback: bool = False) -> dict[str, Any]:
         """A new body with `model` set to the choice. The original is not changed and nothing
-        in it is copied: the new body shares its messages and payloads."""
+        in it is copied: the new body shares its messages and payloads.
+
+        A body that names a model keeps it. When that model does not fit, the body is switched
+        to the choice only with `fallback=True`; otherwise `NoEligibleModelError` says why.
+        """
+        if not isinstance(body, Mapping):
+            raise RequestError(f"a request body is a JSON object, not {type(body).__name__}",
+                               where="$")  # fmt: skip
+        if self.requested is not None and not self.requested_fits and not fallback:
+            why = self.rejection(self.requested)
+            reason = why.violations[0].message if why and why.violations else "it is rejected"
+            then = (
+                f"; {self.model} fits: apply(body, fallback=True) switches to it"
+                if self.model
+                else "; no other model fits either"
+            )
+            raise NoEligibleModelError(
+                f"the request asks for {self.requested}, which does not fit ({reason}){then}",
+                where="$.model",
+            )
         if self.model is None:
             raise NoEligibleModelError(
                 "no model is eligible for this request; see the decision's rejections",
@@ -154,6 +224,28 @@ class Decision:
                 for i in n.indices(mask):
                     per_model.setdefault(i, []).append(n.violation(rule, traits, i, certain))
         return tuple(Rejection(n.ids[i], tuple(per_model[i])) for i in sorted(per_model))
+
+    @cached_property
+    def cautions(self) -> tuple[Rejection, ...]:
+        """Eligible models whose limits the request may break: the count is uncertain (media
+        of unknown size) and only its upper bound breaks them. `unknowns` says how to settle."""
+        n = self._narrator
+        per_model: dict[int, list[Violation]] = {}
+        for rule, mask in self._cautions:
+            for i in n.indices(mask):
+                per_model.setdefault(i, []).append(n.violation(rule, self._scored_high, i, False))
+        return tuple(Rejection(n.ids[i], tuple(per_model[i])) for i in sorted(per_model))
+
+    @property
+    def _scored_high(self) -> Traits:
+        assert self.traits.input_tokens_max is not None
+        return self.traits.at_input(self.traits.input_tokens_max)
+
+    @property
+    def unknowns(self) -> tuple[str, ...]:
+        """What the count does not know, and how to settle it."""
+        count = self.traits.tokens
+        return tuple(count.notes) if count is not None and not count.exact else ()
 
     def rejection(self, model: str) -> Rejection | None:
         """`model`'s rejection, or None when it is eligible; builds only that model's texts."""
@@ -217,6 +309,13 @@ class Decision:
                                  "decided_on": [count.lower_bound, count.upper_bound]}  # fmt: skip
         if self.requested is not None:
             out["requested"] = {"model": self.requested, "fits": self.requested_fits}
+        if self._cautions:
+            out["cautions"] = [
+                {"model": r.model, "violations": [v.to_json() for v in r.violations]}
+                for r in self.cautions
+            ]
+        if self.plan is not None:
+            out["plan"] = self.plan.to_json()
         if self.model is None:
             out["suggestions"] = [
                 {"model": model, "changes": list(changes)} for model, changes in self.suggestions
@@ -235,7 +334,7 @@ class Explanation:
     score: float | None
     reasons: tuple[Reason, ...]
     violations: tuple[Violation, ...]
-    considered: tuple[tuple[str, str, bool], ...]  # (rule id, kind, applies) for every rule
+    considered: tuple[tuple[str, str, str], ...]  # (rule id, kind, verdict) per rule that applies
 
     @property
     def winner(self) -> str | None:
@@ -257,8 +356,8 @@ class Explanation:
             "reasons": [{"rule": r.rule, "message": r.message} for r in self.reasons],
             "violations": [v.to_json() for v in self.violations],
             "rules": [
-                {"rule": rid, "type": kind, "applies": applies}
-                for rid, kind, applies in self.considered
+                {"rule": rid, "type": kind, "verdict": verdict}
+                for rid, kind, verdict in self.considered
             ],
             "traits": self.decision.traits.to_json(),
         }

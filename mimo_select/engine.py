@@ -16,8 +16,9 @@ from typing import Any
 from ._expr import CONST, Node, input_thresholds
 from ._masks import bit_indices, compile_mask
 from .catalog import Catalog, load_catalog
-from .decisions import Decision, Explanation, Reason, Violation
+from .decisions import Decision, Explanation, LoadPlan, Reason, Share, Violation
 from .errors import TraitsError, UnknownModelError
+from .media import MediaSizes
 from .requests import Request, read_request
 from .rules import (
     CompiledRules,
@@ -27,7 +28,7 @@ from .rules import (
     load_rules,
     with_settings,
 )
-from .traits import Traits
+from .traits import UNBOUNDED, Traits
 
 __all__ = ["Selector"]
 
@@ -104,46 +105,108 @@ class Selector:
     # --- the three levels of answer ------------------------------------------------------
 
     def read(
-        self, data: Any, *, api: str = "auto", model: str | None = None, exact: bool = False
+        self,
+        data: Any,
+        *,
+        api: str = "auto",
+        model: str | None = None,
+        exact: bool = False,
+        media_sizes: MediaSizes | None = None,
     ) -> Request:
         """Read a request body, a messages list, a prompt or text with this selector's catalog
         (see `read_request`): the one reading every entry point shares."""
-        return read_request(data, self.catalog, api=api, model=model, exact=exact)
+        return read_request(
+            data, self.catalog, api=api, model=model, exact=exact, media_sizes=media_sizes
+        )
 
-    def route(self, body: Mapping[str, Any], *, api: str = "auto") -> Decision:
+    def route(
+        self,
+        body: Mapping[str, Any],
+        *,
+        api: str = "auto",
+        strict: bool = False,
+        media_sizes: MediaSizes | None = None,
+    ) -> Decision:
         """Decide for an OpenAI- or Anthropic-compatible request body.
 
         A concrete `model` in the body is validated: it comes first when it fits, and the
         decision says whether it does (`requested_fits`) and which model would otherwise.
         `auto` or no model means choose. Raises only `MimoSelectError` subclasses.
         """
-        request = read_request(body, self.catalog, api=api)
-        return self.select(request.traits, model=request.model)
+        request = read_request(body, self.catalog, api=api, media_sizes=media_sizes)
+        return self.select(request.traits, model=request.model, strict=strict)
 
-    def select(self, traits: Traits, *, model: str | None = None) -> Decision:
+    def select(self, traits: Traits, *, model: str | None = None, strict: bool = False) -> Decision:
         """Rank every eligible model for `traits`; never raises for "nothing fits".
 
-        With an inexact input count (an interval), limits are checked at both ends: a model
-        that fails at the low end is rejected; one that fails only at the high end is rejected
-        too (fail closed), its violation marked `certain=False`. When such a straddle or a
-        preference threshold inside the interval could change the answer and the count can be
-        refined (a byte bound over text), the text is tokenized and the decision made again.
+        With an inexact input count (an interval), limits are checked at both ends. A model
+        that fails at the low end is rejected. When one fails only at the high end, or a
+        preference threshold lies inside the interval, and the count can be refined (a byte
+        bound over text), the text is tokenized and the decision made again. What stays
+        uncertain (media of unknown size) never rejects by itself: such a model stays eligible
+        and the decision lists the limit it may break (`cautions`) and what is unknown; with
+        `strict` it is rejected, its violation marked `certain=False`.
         """
         self._check(traits)
         if model is not None:
             self._index(model)
+        if traits.scenario is not None:
+            traits = self.rules.guide.with_implied(traits)
         hits = self._hits(traits, self._checks)
         if traits.input_tokens_max is not None and not (
             self._between_thresholds(traits) or self._settled(traits, hits)
         ):
-            return self._select_interval(traits, model)
+            return self._select_interval(traits, model, strict)
         rejected = 0
         for _, mask in hits:
             rejected |= mask
         scores = self._scores(traits, self._scorers, self._base_scores)
         order = list(self._bits[self._full & ~rejected])
         order.sort(key=lambda i: -scores[i])  # stable: ties keep catalog order
-        return Decision(self._narrator, traits, order, scores, hits=hits, requested=model)
+        plan = None if order else self._plan(traits, hits, scores)
+        return Decision(
+            self._narrator, traits, order, scores, hits=hits, requested=model, plan=plan
+        )
+
+    def _plan(
+        self, traits: Traits, hits: list[tuple[Constraint, int]], scores: list[float]
+    ) -> LoadPlan | None:
+        """When only load limits (constraints on `rpm` or `tpm`, which are per account and
+        per model) keep every model out: split the load over those models, best first, and
+        say how many accounts the best one would need alone."""
+        rpm, tpm = traits.expected_rpm, traits.expected_tpm
+        if not rpm and not tpm:
+            return None
+        load = other = 0
+        for rule, mask in hits:
+            if rule.limit in _LOAD_LIMITS:
+                load |= mask
+            else:
+                other |= mask
+        capped = sorted(self._bits[load & ~other], key=lambda i: -scores[i])
+        accounts, models = traits.accounts, self.catalog.models
+        split: list[Share] = []
+        covered = 0.0
+        for i in capped:
+            m = models[i]
+            room = [limit * accounts / need for limit, need in ((m.rpm, rpm), (m.tpm, tpm))
+                    if need and limit is not None]  # fmt: skip
+            if not room or (rpm and m.rpm is None) or (tpm and m.tpm is None):
+                continue  # no published limit: no share can be planned on it
+            share = min(*room, 1.0 - covered)
+            if share <= 0:
+                break
+            split.append(Share(m.id, share, _part(rpm, share), _part(tpm, share)))
+            covered += share
+        needed = None
+        if capped:
+            best = models[capped[0]]
+            alone = [need / limit for limit, need in ((best.rpm, rpm), (best.tpm, tpm))
+                     if need and limit]  # fmt: skip
+            needed = (best.id, math.ceil(max(alone))) if alone else None
+        if not split and needed is None:
+            return None
+        return LoadPlan(rpm, tpm, accounts, tuple(split), min(covered, 1.0), needed)
 
     def _hits(self, traits: Traits, checks: Any) -> list[tuple[Constraint, int]]:
         """(rule, mask of the models it rejects) for every rule in `checks` that rejects any."""
@@ -192,7 +255,7 @@ class Selector:
             high, self._token_scorers, zeros
         )
 
-    def _select_interval(self, traits: Traits, model: str | None) -> Decision:
+    def _select_interval(self, traits: Traits, model: str | None, strict: bool) -> Decision:
         """Rules over the input count are evaluated at both ends of its interval; the others
         once."""
         assert traits.input_tokens is not None
@@ -212,45 +275,69 @@ class Selector:
         fixed = self._scores(low, self._fixed_scorers, self._base_scores)
         low_scores = self._scores(low, self._token_scorers, fixed)
         high_scores = self._scores(high, self._token_scorers, fixed)
-        eligible = self._full & ~certain & ~maybe
+        eligible = self._full & ~certain
         unsettled = bool(maybe) or any(
             low_scores[i] != high_scores[i] for i in self._bits[eligible]
         )
         count = traits.tokens
         if unsettled and count is not None and count.refine is not None:
-            return self.select(traits.with_count(count.refine()), model=model)
+            return self.select(traits.with_count(count.refine()), model=model, strict=strict)
+        if strict:  # fail closed: what may break a limit is rejected
+            order = list(self._bits[eligible & ~maybe])
+            order.sort(key=lambda i: -high_scores[i])
+            return Decision(
+                self._narrator, traits, order, high_scores, hits=low_hits, maybe=extra,
+                scored=high, requested=model,
+            )  # fmt: skip
+        estimate = count.tokens if count is not None else traits.input_tokens
+        guess = traits.at_input(min(max(estimate, traits.input_tokens), traits.input_tokens_max))
+        scores = self._scores(guess, self._token_scorers, fixed)
         order = list(self._bits[eligible])
-        order.sort(key=lambda i: -high_scores[i])
+        order.sort(key=lambda i: -scores[i])
+        cautions = [(r, m & eligible) for r, m in extra if m & eligible]
         return Decision(
-            self._narrator, traits, order, high_scores, hits=low_hits, maybe=extra, scored=high,
-            requested=model,
+            self._narrator, traits, order, scores, hits=low_hits, cautions=cautions,
+            scored=guess, requested=model,
+            plan=None if order else self._plan(traits, low_hits, scores),
         )  # fmt: skip
 
-    def fits(self, model_id: str, traits: Traits) -> bool:
-        """Whether `model_id` breaks no hard rule for `traits`."""
+    def fits(self, model_id: str, traits: Traits, *, strict: bool = False) -> bool:
+        """Whether `model_id` breaks no hard rule for `traits` (with an uncertain count: none
+        it surely breaks, or with `strict` none it may break)."""
         index = self._index(model_id)
         self._check(traits)
-        if traits.input_tokens_max is not None:
-            decision = self.select(traits)
+        if traits.input_tokens_max is not None or traits.scenario is not None:
+            decision = self.select(traits, strict=strict)
             return model_id == decision.model or model_id in decision.fallbacks
         return not any(index in _violators(rule, traits, self._n) for rule in self._constraints)
 
-    def explain(self, model_id: str, traits: Traits) -> Explanation:
-        """The full story for one model: its rank or its violations, and every rule's verdict."""
+    def explain(self, model_id: str, traits: Traits, *, strict: bool = False) -> Explanation:
+        """The full story for one model: its rank or its violations, next to the winner, and
+        the verdict of every rule that applies to this request (the others are left out)."""
         index = self._index(model_id)
-        decision = self.select(traits)
+        decision = self.select(traits, strict=strict)
         rejection = decision.rejection(model_id)
+        caution = next((r for r in decision.cautions if r.model == model_id), None)
         rank = next((k for k, c in enumerate(decision.ranked, 1) if c.model == model_id), None)
-        considered: list[tuple[str, str, bool]] = []
-        violated = {v.rule for v in rejection.violations} if rejection else set()
+        considered: list[tuple[str, str, str]] = []
+        violated = {v.rule: v.certain for v in rejection.violations} if rejection else {}
+        maybe = {v.rule for v in caution.violations} if caution else set()
         for rule in self._constraints:
-            considered.append((rule.id, "constraint", rule.id in violated))
+            if rule.id in violated:
+                verdict = "violated" if violated[rule.id] else "may break (uncertain count)"
+            elif rule.id in maybe:
+                verdict = "may break (uncertain count)"
+            elif _applies(rule, decision.traits, index):
+                verdict = "passes"
+            else:
+                continue
+            considered.append((rule.id, "constraint", verdict))
         reasons = next((c.reasons for c in decision.ranked if c.model == model_id), None)
         if reasons is None:
             reasons = self._narrator.reasons(decision._scored, index)
-        applied = {r.rule for r in reasons}
-        for pref in self.rules.preferences:
-            considered.append((pref.id, "preference", pref.id in applied))
+        for reason in reasons:
+            if reason.points:
+                considered.append((reason.rule, "preference", f"adds {reason.points:+g}"))
         return Explanation(
             model=model_id,
             decision=decision,
@@ -314,14 +401,15 @@ class _Narrator:
         values: dict[str, Any] = dict(self._rules.settings)
         model_id = self.ids[index]
         values["model"] = model_id
-        values["scenario"] = traits.scenario or ""
-        values["requirement"] = (
-            self._catalog.scenario(traits.scenario).requirement if traits.scenario else ""
-        )
-        ranked = pref.ordered_by.evaluate(traits) if pref.ordered_by else None
-        values["position"] = (
-            list(ranked).index(model_id) + 1 if ranked and model_id in ranked else ""
-        )
+        row = self._rules.guide.row_of(traits, model_id)
+        values["scenario"] = row.scenario if row else traits.scenario or ""
+        values["requirement"] = row.requirement if row else ""
+        values["row_models"] = " or ".join(row.models) if row else ""
+        values["position"] = row.models.index(model_id) + 1 if row else ""
+        if traits.scenario is not None:
+            values["matched"] = f"scenario {traits.scenario}"
+        else:
+            values["matched"] = f"the request has {row.note}" if row else ""
         return _render(pref.message, values)
 
     def violation(
@@ -331,6 +419,7 @@ class _Narrator:
         if rule.operands:
             required = _at(rule.operands[0].evaluate(traits), index, rule.operands[0])
             allowed = _at(rule.operands[1].evaluate(traits), index, rule.operands[1])
+        unbounded = isinstance(required, int) and required >= UNBOUNDED
         values: dict[str, Any] = dict(self._rules.settings)
         values.update(
             model=self.ids[index],
@@ -338,19 +427,26 @@ class _Narrator:
             allowed=allowed,
             missing=_missing(rule.op, required, allowed),
             common=_common(required, allowed),
-            excess=_excess(required, allowed),
-            parts=_parts(required, allowed),
+            excess=None if unbounded else _excess(required, allowed),
+            parts=None if unbounded else _parts(required, allowed),
         )
         return Violation(
             rule=rule.id,
             limit=rule.limit,
-            required=required,
+            required=None if unbounded else required,
             allowed=allowed,
-            message=_render(rule.message, values)
-            + ("" if certain else " (at the count's upper bound; the count is not exact)"),
-            fix=_render(rule.fix, values) if rule.fix else None,
+            message=_render(rule.message, values),
+            # no fix derived from a count that has no bound: the fix is to give the sizes
+            fix=_render(rule.fix, values) if rule.fix and not unbounded else None,
             certain=certain,
         )
+
+
+_LOAD_LIMITS = frozenset(("rpm", "tpm"))  # constraint limits that are capacities: per account
+
+
+def _part(load: int | None, share: float) -> int | None:
+    return None if load is None else round(load * share)
 
 
 def _input_range(rules: CompiledRules) -> tuple[float, float] | None:
@@ -371,6 +467,13 @@ def _input_range(rules: CompiledRules) -> tuple[float, float] | None:
 def _default_selector() -> Selector:
     catalog = load_catalog()
     return Selector(catalog, compile_rules(load_rules(), catalog))
+
+
+def _applies(rule: Constraint, traits: Traits, index: int) -> bool:
+    """Whether `rule` says anything about model `index` for these traits (pass or fail)."""
+    if rule.when is not None and _at(rule.when.evaluate(traits), index) is not True:
+        return False
+    return _at(rule.check.evaluate(traits), index) is not None
 
 
 def _violators(rule: Constraint, traits: Traits, n: int) -> list[int]:
@@ -450,7 +553,7 @@ def _text(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, int):
-        return f"{value:,}"
+        return "an unknown number of" if value >= UNBOUNDED else f"{value:,}"
     if isinstance(value, float):
         return f"{value:,.0f}" if value.is_integer() else f"{value:,.2f}"
     if isinstance(value, frozenset | set):

@@ -12,16 +12,20 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+import re
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from ._audio import audio_length
 from .catalog import AudioTokens, Catalog, ImageTokens, MediaTokens, VideoTokens
 from .errors import RequestError
 
-__all__ = ["MediaEstimate", "audio_tokens", "estimate_part", "image_tokens", "video_tokens"]
+__all__ = [
+    "MediaEstimate", "MediaRef", "MediaSize", "MediaSizes", "audio_tokens", "estimate_part",
+    "image_tokens", "video_tokens",
+]  # fmt: skip
 
 _JPEG_SCAN_CHARS = 1 << 18  # JPEG frame headers can follow large EXIF blocks
 
@@ -34,7 +38,33 @@ class MediaEstimate:
     tokens: int
     lower: int
     upper: int | None  # None: no documented maximum, so no bound
-    exact_size: bool  # the size came from the input itself
+    exact_size: bool  # the size came from the input itself (or the caller gave it)
+    note: str | None = None  # what is not known, and how to settle it
+
+
+@dataclass(frozen=True, slots=True)
+class MediaSize:
+    """What a caller knows of a media item that the request only links to: its length in
+    seconds (audio, video), its pixel size (image, video), its frame rate (video)."""
+
+    seconds: float | None = None
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+
+
+class MediaRef(NamedTuple):
+    """A media item whose size the request does not reveal: its kind (image, audio, video),
+    its URL or data (the first 2,048 characters), and its place among the request's items of
+    that kind (0, 1, ...)."""
+
+    kind: str
+    url: str
+    position: int
+
+
+# How a caller sizes linked media: a mapping from URL to size, or a function of the item.
+MediaSizes = Mapping[str, MediaSize] | Callable[[MediaRef], MediaSize | None]
 
 
 # --- formulas ------------------------------------------------------------------------------
@@ -135,19 +165,31 @@ def _max_image(p: MediaTokens) -> int:
 
 
 def estimate_part(
-    part: Mapping[str, Any], where: str, params: MediaTokens | None = None
+    part: Mapping[str, Any],
+    where: str,
+    params: MediaTokens | None = None,
+    sizes: MediaSizes | None = None,
+    index: int = 0,
 ) -> MediaEstimate:
+    """Tokens for one media part, from its own header when it has one, else from `sizes`,
+    else the documented maximum (or no bound), with a note saying how to settle it."""
     p = params or default_params()
     kind = part.get("type")
     if kind in ("image_url", "image"):
         source = _image_source(part, where)
         if p is None or p.image is None:
             raise RequestError("the catalog documents no image token parameters", where=where)
-        size = _image_size(source)
+        size = _image_size(source, where)
+        if size is None:
+            given = _given(sizes, MediaRef("image", source, index))
+            if given is not None and given.width and given.height:
+                size = (given.width, given.height)
         if size is None:
             return MediaEstimate(
-                "image", p.image.max_tokens, p.image.min_tokens, p.image.max_tokens, False
-            )
+                "image", p.image.max_tokens, p.image.min_tokens, p.image.max_tokens, False,
+                f"image size unknown: counted at the documented maximum of {p.image.max_tokens:,}"
+                " tokens; give its size (--media image:WIDTHxHEIGHT, or media_sizes=)",
+            )  # fmt: skip
         n = image_tokens(size[0], size[1], p.image)
         return MediaEstimate("image", n, n, n, True)
     if kind == "input_audio":
@@ -161,32 +203,82 @@ def estimate_part(
             length = audio_length(audio["data"], hint if isinstance(hint, str) else None)
         except RequestError as exc:
             raise RequestError(exc.message, where=f"{where}.input_audio.data") from None
-        if length is None:
+        seconds, exact = (length.seconds, length.exact) if length else (None, False)
+        if seconds is None:
+            given = _given(sizes, MediaRef("audio", audio["data"][:2048], index))
+            seconds, exact = (given.seconds, True) if given and given.seconds else (None, False)
+        if seconds is None:
             bound = audio_tokens(p.audio.max_seconds, p.audio) if p.audio.max_seconds else None
-            return MediaEstimate("audio", bound or 0, 0, bound, False)
-        n = audio_tokens(length.seconds, p.audio)
-        return MediaEstimate("audio", n, n, n, length.exact)
+            return MediaEstimate(
+                "audio", bound or 0, 0, bound, False,
+                "audio length unknown: give its duration (--media audio:DURATION, or"
+                " media_sizes=)",
+            )  # fmt: skip
+        n = audio_tokens(seconds, p.audio)
+        note = None if exact else "MP3 length estimated from its bitrate"
+        return MediaEstimate("audio", n, n, n, exact, note)
     if kind in ("video_url", "video"):
-        video = part.get("video_url", part.get("video"))
-        url = video.get("url") if isinstance(video, Mapping) else video
-        if not isinstance(url, str):
-            raise RequestError("video_url needs a `url` string", where=f"{where}.video_url")
-        if p is None or p.video is None:
-            raise RequestError("the catalog documents no video token parameters", where=where)
-        fps = part.get("fps")
-        if fps is not None and (
-            isinstance(fps, bool) or not isinstance(fps, int | float) or fps <= 0
-        ):
-            raise RequestError(f"fps must be a positive number, got {fps!r}", where=f"{where}.fps")
-        seconds = p.video.max_frames / (fps or p.video.default_fps)
-        if p.video.max_seconds:
-            seconds = min(seconds, p.video.max_seconds)
-        n = video_tokens(seconds, p.video, p.audio, fps=fps)
-        return MediaEstimate("video", n, 0, n, False)
+        return _video(part, where, p, sizes, index)
     raise RequestError(
         f"unknown content part type {kind!r}; expected text, image_url, input_audio or video_url",
         where=f"{where}.type",
     )
+
+
+def _video(
+    part: Mapping[str, Any],
+    where: str,
+    p: MediaTokens | None,
+    sizes: MediaSizes | None,
+    index: int,
+) -> MediaEstimate:
+    video = part.get("video_url", part.get("video"))
+    url = video.get("url") if isinstance(video, Mapping) else video
+    if not isinstance(url, str):
+        raise RequestError("video_url needs a `url` string", where=f"{where}.video_url")
+    if p is None or p.video is None:
+        raise RequestError("the catalog documents no video token parameters", where=where)
+    fps = part.get("fps")
+    if fps is not None and not _positive(fps):
+        raise RequestError(
+            f"fps must be a positive number up to {_MAX_FPS}, got {fps!r}", where=f"{where}.fps"
+        )
+    given = _given(sizes, MediaRef("video", url[:2048], index))
+    fps = fps or (given.fps if given else None)
+    if given is not None and given.seconds:
+        n = video_tokens(given.seconds, p.video, p.audio, fps=fps, width=given.width,
+                         height=given.height)  # fmt: skip
+        return MediaEstimate("video", n, n, n, True)
+    seconds = p.video.max_frames / (fps or p.video.default_fps)
+    if p.video.max_seconds:
+        seconds = min(seconds, p.video.max_seconds)
+    n = video_tokens(seconds, p.video, p.audio, fps=fps)
+    return MediaEstimate(
+        "video", n, 0, n, False,
+        f"video length unknown: counted at the documented maximum of {n:,} tokens; give its"
+        " length (--media video:DURATION@RESOLUTION, or media_sizes=)",
+    )  # fmt: skip
+
+
+_MAX_FPS = 60.0  # frames per second a request may ask for; more is no video anyone sends
+
+
+def _positive(value: Any) -> bool:
+    """A finite frame rate above zero (JSON allows 1e400, NaN and Infinity to Python)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return 0 < value <= _MAX_FPS  # False for NaN and infinities
+
+
+def _given(sizes: MediaSizes | None, ref: MediaRef) -> MediaSize | None:
+    """The caller's size for `ref`, if any."""
+    if sizes is None:
+        return None
+    found = sizes.get(ref.url) if isinstance(sizes, Mapping) else sizes(ref)
+    if found is not None and not isinstance(found, MediaSize):
+        raise RequestError(f"media_sizes gave {found!r} for {ref.kind} {ref.position}; expected a "
+                           "MediaSize")  # fmt: skip
+    return found
 
 
 def _image_source(part: Mapping[str, Any], where: str) -> str:
@@ -221,8 +313,19 @@ def _payload_head(url: str, chars: int) -> bytes | None:
         return None
 
 
-def _image_size(url: str) -> tuple[int, int] | None:
-    """(width, height) from a PNG, GIF, WebP or JPEG header, or None."""
+def _image_size(url: str, where: str) -> tuple[int, int] | None:
+    """(width, height) from a PNG, GIF, WebP or JPEG header; None for a URL or an unknown
+    format. A header that states no pixels is an error: the platform would refuse it."""
+    size = _header_size(url)
+    if size is not None and (size[0] <= 0 or size[1] <= 0):
+        raise RequestError(
+            f"the image header says {size[0]}x{size[1]} pixels; an image needs both sides",
+            where=where,
+        )
+    return size
+
+
+def _header_size(url: str) -> tuple[int, int] | None:
     head = _payload_head(url, 64)  # PNG, GIF and WebP state their size within 48 bytes
     if not head:
         return None
@@ -265,3 +368,84 @@ def _jpeg_size(data: bytes) -> tuple[int, int] | None:
             return w, h
         i += 2 + length
     return None
+
+
+# --- sizes a person gives --------------------------------------------------------------------
+
+_RESOLUTIONS = {"480p": (854, 480), "720p": (1280, 720), "1080p": (1920, 1080),
+                "1440p": (2560, 1440), "2160p": (3840, 2160), "4k": (3840, 2160)}  # fmt: skip
+_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?$")
+_CLOCK = re.compile(r"^(?:(\d+):)?(\d+):(\d{1,2}(?:\.\d+)?)$")
+_PIXELS = re.compile(r"^(\d+)x(\d+)$")
+MEDIA_SYNTAX = "image:1920x1080, audio:40m (or 90s, 1h30m, 1:30), video:90s@720p (or @1280x720)"
+
+
+def parse_media(spec: str) -> tuple[str, MediaSize]:
+    """A size as a person types it: `image:1920x1080`, `audio:40m`, `video:90s@720p`.
+    Raises `RequestError` saying the syntax."""
+    kind, _, rest = spec.strip().lower().partition(":")
+    if kind == "image":
+        pixels = _PIXELS.match(rest)
+        if pixels and int(pixels[1]) > 0 and int(pixels[2]) > 0:
+            return kind, MediaSize(width=int(pixels[1]), height=int(pixels[2]))
+    elif kind == "audio":
+        seconds = _seconds(rest)
+        if seconds:
+            return kind, MediaSize(seconds=seconds)
+    elif kind == "video":
+        length, _, shape = rest.partition("@")
+        seconds = _seconds(length)
+        pixels = _PIXELS.match(shape)
+        size = _RESOLUTIONS.get(shape) or ((int(pixels[1]), int(pixels[2])) if pixels else None)
+        if seconds and (size or not shape):
+            width, height = size or (None, None)
+            return kind, MediaSize(seconds=seconds, width=width, height=height)
+    raise RequestError(f"cannot read media size {spec!r}; write {MEDIA_SYNTAX}", where="--media")
+
+
+def _seconds(text: str) -> float | None:
+    clock = _CLOCK.match(text)
+    if clock:
+        return float(clock[1] or 0) * 3600 + float(clock[2]) * 60 + float(clock[3])
+    match = _DURATION.match(text) if text else None
+    if not match or not any(match.groups()):
+        return None
+    h, m, s = (float(g) if g else 0.0 for g in match.groups())
+    total = h * 3600 + m * 60 + s
+    return total if 0 < total < 1e7 else None
+
+
+def size_tokens(kind: str, size: MediaSize, params: MediaTokens | None) -> MediaEstimate:
+    """Tokens for a media item known only by its size (no request part)."""
+    p = params or default_params()
+    if kind == "image" and p is not None and p.image and size.width and size.height:
+        n = image_tokens(size.width, size.height, p.image)
+    elif kind == "audio" and p is not None and p.audio and size.seconds:
+        n = audio_tokens(size.seconds, p.audio)
+    elif kind == "video" and p is not None and p.video and size.seconds:
+        n = video_tokens(size.seconds, p.video, p.audio, width=size.width, height=size.height)
+    else:
+        raise RequestError(f"the catalog documents no {kind} token parameters", where="--media")
+    return MediaEstimate(kind, n, n, n, True)
+
+
+def sizes_in_order(given: list[tuple[str, MediaSize]]) -> MediaSizes:
+    """Sizes for a request's linked media by kind and order: the i-th size given for a kind
+    sizes the i-th item of that kind; one size for a kind sizes all of them."""
+    by_kind: dict[str, list[MediaSize]] = {}
+    for kind, size in given:
+        by_kind.setdefault(kind, []).append(size)
+
+    def lookup(ref: MediaRef) -> MediaSize | None:
+        sizes = by_kind.get(ref.kind)
+        if not sizes:
+            return None
+        return (
+            sizes[0]
+            if len(sizes) == 1
+            else sizes[ref.position]
+            if ref.position < len(sizes)
+            else None
+        )
+
+    return lookup

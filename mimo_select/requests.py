@@ -31,6 +31,7 @@ from ._shapes import (
 )
 from .catalog import Catalog
 from .errors import NotARequestError, RequestError, did_you_mean
+from .media import MediaSizes
 from .tokens import (
     TokenCount,
     bound_text,
@@ -104,13 +105,16 @@ def read_request(
     api: str = "auto",
     model: str | None = None,
     exact: bool = False,
+    media_sizes: MediaSizes | None = None,
 ) -> Request:
     """Read any accepted input into a `Request`.
 
     `api` forces a body shape (openai, anthropic or responses) instead of detecting it from
     its keys. `model` reads the request as if sent to that model (the body's own model
     otherwise): its thinking default then decides the count. `exact` counts with the
-    tokenizer at once instead of starting from a UTF-8 bound.
+    tokenizer at once instead of starting from a UTF-8 bound. `media_sizes` says what the
+    caller knows of media the body only links to (an audio URL's duration, an image's size):
+    a mapping from URL to `MediaSize`, or a function of a `MediaRef`.
     """
     if api not in ("auto", *API_SHAPES):
         raise RequestError(
@@ -126,7 +130,8 @@ def read_request(
         if data and not looks_like_request(data):
             raise NotARequestError("a list that holds no message (no item has a `role`)",
                                    where="$")  # fmt: skip
-        return _chat_request("messages", {"messages": data}, catalog, model, exact)
+        return _chat_request("messages", {"messages": data}, catalog, model, exact=exact,
+                             media_sizes=media_sizes)  # fmt: skip
     if not isinstance(data, Mapping):
         raise RequestError(
             "expected a request body (a JSON object), a messages list or text, "
@@ -139,7 +144,7 @@ def read_request(
         if type(prompt) is not str:
             raise RequestError("`prompt` must be text", where="$.prompt")
         return _text_request(prompt, data, catalog, model, exact)
-    return _chat_request(shape, data, catalog, model, exact)
+    return _chat_request(shape, data, catalog, model, exact=exact, media_sizes=media_sizes)
 
 
 # --- shapes --------------------------------------------------------------------------------
@@ -215,7 +220,13 @@ def _text_request(
 
 
 def _chat_request(
-    shape: str, body: Mapping[str, Any], catalog: Catalog, model: str | None, exact: bool
+    shape: str,
+    body: Mapping[str, Any],
+    catalog: Catalog,
+    model: str | None,
+    *,
+    exact: bool,
+    media_sizes: MediaSizes | None,
 ) -> Request:
     if shape != "responses":
         listed = body.get("messages")
@@ -254,9 +265,9 @@ def _chat_request(
             tools = openai_tools(body) or None
         tools = tools or None
         if exact:
-            count = chat_count(messages, tools, count_thinking, catalog)
+            count = chat_count(messages, tools, count_thinking, catalog, media_sizes)
         else:
-            count = chat_bound(messages, tools, count_thinking, catalog)
+            count = chat_bound(messages, tools, count_thinking, catalog, media_sizes)
     features = _features(body, shape, thinking)
     voice, speech = _speech(body, messages, resolved, catalog)
     budget = _budget(body, shape)

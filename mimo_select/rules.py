@@ -18,10 +18,19 @@ from types import MappingProxyType
 from typing import Any
 
 from . import _yaml
-from ._expr import INPUT, Field, Node, Scope, compile_expr
+from ._expr import INPUT, Derived, Field, Node, Scope, compile_expr, input_thresholds
+from ._guide import Guide, GuideRow, implied_traits, union_thresholds
 from ._resources import bundled_file
 from .catalog import Catalog, generation_key
-from .errors import DataError, ExpressionError, Location, Problem, RulesError, did_you_mean
+from .errors import (
+    DataError,
+    ExpressionError,
+    Location,
+    Problem,
+    RulesError,
+    TraitsError,
+    did_you_mean,
+)
 from .traits import LATENCIES, VOICES
 
 __all__ = ["RuleSet", "load_rules", "with_settings"]
@@ -29,7 +38,9 @@ __all__ = ["RuleSet", "load_rules", "with_settings"]
 JsonPath = tuple[str | int, ...]
 
 CONSTRAINT_PLACEHOLDERS = ("model", "required", "allowed", "missing", "common", "excess", "parts")
-PREFERENCE_PLACEHOLDERS = ("model", "scenario", "requirement", "position")
+PREFERENCE_PLACEHOLDERS = (
+    "model", "scenario", "requirement", "position", "row_models", "matched",
+)  # fmt: skip
 PATCHABLE = ("enabled", "weight", "description", "source", "message", "fix")
 
 
@@ -62,6 +73,9 @@ class RuleSet:
     rules: tuple[RuleDef, ...]
     settings: Mapping[str, float]
     files: tuple[str, ...]
+    guide: Mapping[str, tuple[Mapping[str, Any], _yaml.Document]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )  # scenario -> its reading, and the file that gave it (later files replace it whole)
 
 
 def load_rules(
@@ -121,10 +135,13 @@ def _layer(docs: Sequence[_yaml.Document], skip_schema: int = 0) -> RuleSet:
         raise RulesError(problems)
 
     settings: dict[str, float] = {}
+    guide: dict[str, tuple[Mapping[str, Any], _yaml.Document]] = {}
     merged: dict[str, dict[str, Any]] = {}
     origins: dict[str, dict[str, tuple[_yaml.Document, JsonPath]]] = {}
     for doc in docs:
         settings.update(doc.data.get("settings") or {})
+        for scenario, reading in (doc.data.get("guide") or {}).items():
+            guide[scenario] = (reading, doc)
         seen_here: set[str] = set()
         for i, entry in enumerate(doc.data.get("rules") or ()):
             rule_id = entry["id"]
@@ -166,7 +183,9 @@ def _layer(docs: Sequence[_yaml.Document], skip_schema: int = 0) -> RuleSet:
         RuleDef(rid, MappingProxyType(fields), MappingProxyType(origins[rid]))
         for rid, fields in merged.items()
     )
-    return RuleSet(rules, MappingProxyType(settings), tuple(d.file for d in docs))
+    return RuleSet(
+        rules, MappingProxyType(settings), tuple(d.file for d in docs), MappingProxyType(guide)
+    )
 
 
 def _with_rule_ids(doc: _yaml.Document, problems: list[Problem]) -> list[Problem]:
@@ -211,7 +230,6 @@ class Preference:
     message: str
     description: str
     source: str | None
-    ordered_by: Node | None = field(default=None)  # the list an $order score ranks by
     uses_tokens: bool = False
 
 
@@ -221,6 +239,7 @@ class CompiledRules:
     preferences: tuple[Preference, ...]
     settings: Mapping[str, float]
     files: tuple[str, ...]
+    guide: Guide
 
 
 def model_fields(catalog: Catalog) -> dict[str, tuple[Field, tuple[Any, ...]]]:
@@ -276,27 +295,42 @@ TRAIT_FIELDS = {
     "allow": Field("set", "model_id"),
     "deny": Field("set", "model_id"),
     "thinking": Field("text", "thinking"),
+    "accounts": Field("number"),
 }
 
 
-def _scope(catalog: Catalog, settings: Mapping[str, float]) -> Scope:
+def _scope(catalog: Catalog, settings: Mapping[str, float], guide: Guide | None) -> Scope:
+    """What references resolve to. Without `guide` (compiling the guide's own expressions),
+    `$scenario.F` is not available."""
     rows = {g.scenario: g for g in catalog.guide}
-
-    def scenario_attr(name: str) -> Any:
-        table = {sid: getattr(g, name) for sid, g in rows.items()}
-        get = table.get
-        return lambda t: None if t.scenario is None else get(t.scenario)
-
     vocab = catalog.vocabulary
+    scenario: dict[str, Derived] = {}
+    if guide is not None:
+        reads = frozenset().union(*(r.reads for r in guide.rows)) if guide.rows else frozenset()
+        thresholds = union_thresholds(guide.rows)
+        in_force = guide.in_force
+
+        def first(name: str) -> Any:
+            return lambda t: getattr(rs[0], name) if (rs := in_force(t)) else None
+
+        scenario = {
+            "id": Derived(Field("text", "scenario"), first("scenario"), reads=reads,
+                          thresholds=thresholds),
+            "requirement": Derived(Field("text"), first("requirement"), reads=reads,
+                                   thresholds=thresholds),
+            "models": Derived(
+                Field("list", "model_id"),
+                lambda t: tuple(dict.fromkeys(m for r in in_force(t) for m in r.models)) or None,
+                reads=reads, thresholds=thresholds,
+            ),
+            "order": Derived(Field("number"), guide.order, per_model=True, reads=reads,
+                             thresholds=thresholds),
+        }  # fmt: skip
     return Scope(
         n_models=len(catalog.models),
         models=model_fields(catalog),
         traits=TRAIT_FIELDS,
-        scenario={
-            "id": (Field("text", "scenario"), lambda t: t.scenario),
-            "models": (Field("list", "model_id"), scenario_attr("models")),
-            "requirement": (Field("text"), scenario_attr("requirement")),
-        },
+        scenario=scenario,
         guide={
             sid: {
                 "models": (Field("list", "model_id"), g.models),
@@ -322,9 +356,55 @@ def _scope(catalog: Catalog, settings: Mapping[str, float]) -> Scope:
     )
 
 
+def _guide(ruleset: RuleSet, catalog: Catalog) -> Guide:
+    """Each scenario's reading checked against the catalog: a known scenario, implied traits
+    that are valid and that its own `matches` accepts."""
+    scope = _scope(catalog, ruleset.settings, None)
+    problems: list[Problem] = []
+    rows: dict[str, GuideRow] = {}
+    for scenario, (reading, doc) in ruleset.guide.items():
+        at: JsonPath = ("guide", scenario)
+        known = [g.scenario for g in catalog.guide]
+        if scenario not in known:
+            problems.append(doc.problem(at, f"unknown scenario {scenario!r} in the guide",
+                                        did_you_mean(scenario, known)))  # fmt: skip
+            continue
+        try:
+            implied = implied_traits(reading["implies"])
+        except TraitsError as exc:
+            problems.append(doc.problem((*at, "implies", exc.where or ""), exc.message))
+            continue
+        try:
+            node = compile_expr(reading["matches"], scope, ())
+        except ExpressionError as exc:
+            problems.append(doc.problem((*at, "matches", *exc.path), exc.message, exc.hint))
+            continue
+        if node.type not in ("bool", "any"):
+            problems.append(doc.problem((*at, "matches"), f"`matches` must be a bool, not a "
+                                        f"{node.type}"))  # fmt: skip
+            continue
+        matches = node.getter()
+        if matches(implied) is not True:
+            problems.append(doc.problem((*at, "matches"), "the traits it implies do not match "
+                                        "it", "make `implies` satisfy `matches`"))  # fmt: skip
+            continue
+        entry = catalog.scenario(scenario)
+        thresholds = input_thresholds(node)
+        rows[scenario] = GuideRow(
+            scenario, entry.requirement, entry.models, MappingProxyType(dict(reading["implies"])),
+            matches, reading["note"], None if thresholds is None else tuple(thresholds),
+            node.reads,
+        )  # fmt: skip
+    if problems:
+        raise RulesError(problems)
+    ordered = tuple(rows[g.scenario] for g in catalog.guide if g.scenario in rows)
+    return Guide(ordered, catalog.ids)
+
+
 def compile_rules(ruleset: RuleSet, catalog: Catalog) -> CompiledRules:
     """Bind rules to a catalog: every reference, operator, literal and placeholder checked."""
-    scope = _scope(catalog, ruleset.settings)
+    guide = _guide(ruleset, catalog)
+    scope = _scope(catalog, ruleset.settings, guide)
     problems: list[Problem] = []
     constraints: list[Constraint] = []
     preferences: list[Preference] = []
@@ -340,7 +420,9 @@ def compile_rules(ruleset: RuleSet, catalog: Catalog) -> CompiledRules:
             problems.extend(exc.problems)
     if problems:
         raise RulesError(problems)
-    return CompiledRules(tuple(constraints), tuple(preferences), ruleset.settings, ruleset.files)
+    return CompiledRules(
+        tuple(constraints), tuple(preferences), ruleset.settings, ruleset.files, guide
+    )
 
 
 def _compile_field(rule: RuleDef, key: str, scope: Scope, expect: str) -> Node:
@@ -410,10 +492,6 @@ def _preference(rule: RuleDef, scope: Scope) -> Preference:
     when = _compile_field(rule, "when", scope, "bool")
     score = _compile_field(rule, "score", scope, "number") if "score" in rule.fields else None
     _templates(rule, PREFERENCE_PLACEHOLDERS, scope.settings)
-    ordered_by = None
-    expr = rule.fields.get("score")
-    if isinstance(expr, dict) and "$order" in expr:
-        ordered_by = compile_expr(expr["$order"][1], scope)
     return Preference(
         id=rule.id,
         weight=float(rule.fields["weight"]),
@@ -422,7 +500,6 @@ def _preference(rule: RuleDef, scope: Scope) -> Preference:
         message=rule.fields["message"],
         description=rule.fields.get("description", ""),
         source=rule.fields.get("source"),
-        ordered_by=ordered_by,
         uses_tokens=_reads_input(when, score),
     )
 

@@ -26,6 +26,7 @@ from .errors import RequestError
 
 if TYPE_CHECKING:
     from .catalog import Catalog
+    from .media import MediaSizes
 
 __all__ = [
     "TokenCount", "bound_chat", "bound_text", "chat_bound", "chat_count", "count_chat",
@@ -181,10 +182,12 @@ def chat_count(
     tools: Sequence[Mapping[str, Any]] | None,
     thinking: bool | None,
     catalog: Catalog | None,
+    media_sizes: MediaSizes | None = None,
 ) -> TokenCount:
     """`count_chat` for messages and tools already in canonical form (the request reader's);
-    media are sized with `catalog`'s parameters (the bundled catalog's when None)."""
-    return _counted(Chat(messages, tools, thinking, catalog))
+    media are sized with `catalog`'s parameters (the bundled catalog's when None) and what
+    `media_sizes` says of linked media."""
+    return _counted(Chat(messages, tools, thinking, catalog, media_sizes=media_sizes))
 
 
 def chat_bound(
@@ -192,6 +195,7 @@ def chat_bound(
     tools: Sequence[Mapping[str, Any]] | None,
     thinking: bool | None,
     catalog: Catalog | None,
+    media_sizes: MediaSizes | None = None,
 ) -> TokenCount:
     """`bound_chat` for messages and tools already in canonical form."""
     quick = quick_bound(messages, thinking) if not tools else None
@@ -199,7 +203,9 @@ def chat_bound(
         quick = tool_chat_bound(messages, tools, thinking)
     if quick is not None:
         return quick
-    return _bounded(Chat(messages, tools, thinking, catalog, sizes_only=True))
+    return _bounded(
+        Chat(messages, tools, thinking, catalog, sizes_only=True, media_sizes=media_sizes)
+    )
 
 
 def quick_bound(messages: Any, thinking: bool | None) -> TokenCount | None:
@@ -240,7 +246,8 @@ _ROLE, _CONTENT = itemgetter("role"), itemgetter("content")
 def _counted(chat: Chat) -> TokenCount:
     """Tokenize a rendered chat: exact where its text and template are known."""
     if chat.sizes_only:  # the text was not kept: render it again
-        chat = Chat(chat.messages, chat.tools, chat.thinking, chat.catalog)
+        chat = Chat(chat.messages, chat.tools, chat.thinking, chat.catalog,
+                    media_sizes=chat.media_sizes)  # fmt: skip
     text = text_low = text_high = 0
     for segment in chat.segments:
         n, low, high = _bpe.count_text_parts(segment)
@@ -256,8 +263,7 @@ def _counted(chat: Chat) -> TokenCount:
     notes = list(chat.inexact)
     if low_suffix != high_suffix:
         notes.append("thinking not set: the prompt suffix depends on the model's default")
-    if chat.media:
-        notes.append("media tokens follow the platform's documented formulas")
+    notes += chat.media_notes()
     return TokenCount(
         tokens=tokens,
         exact=exact,
@@ -279,9 +285,7 @@ def _bounded(chat: Chat) -> TokenCount:
     media_tokens, media_lower, media_upper, media_parts = chat.media_totals()
     lower = chat.specials + max(nonempty, -(-size // longest)) + media_lower
     upper = None if media_upper is None else chat.specials + size + suffix_bytes + media_upper
-    notes = ["bounded by UTF-8 length; not tokenized"]
-    if chat.media:
-        notes.append("media tokens follow the platform's documented formulas")
+    notes = ["bounded by UTF-8 length; not tokenized", *chat.media_notes()]
     return TokenCount(
         tokens=chat.specials + size + suffix_bytes + media_tokens,
         exact=False,

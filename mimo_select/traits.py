@@ -95,6 +95,7 @@ class Traits:
     allow: frozenset[str] | None = None
     deny: frozenset[str] = frozenset()
     thinking: str | None = None
+    accounts: int = 1  # the accounts the planned load spreads over (limits are per account)
     input_tokens_max: int | None = None
     tokens: TokenCount | None = None
     prompt: InitVar[str | None] = None
@@ -133,6 +134,10 @@ class Traits:
             "input_tokens", "max_output_tokens", "expected_rpm", "expected_tpm", "input_tokens_max"
         ):  # fmt: skip
             put(self, name, _count(name, getattr(self, name)))
+        accounts = _count("accounts", self.accounts)
+        if accounts is None or accounts < 1:
+            raise TraitsError(f"expected 1 or more accounts, got {self.accounts!r}",
+                              where="accounts")  # fmt: skip
         if prompt is not None or messages is not None:
             if self.tokens is not None or self.input_tokens is not None:
                 raise TraitsError("give prompt/messages or a token count, not both", where="prompt")

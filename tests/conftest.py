@@ -1,4 +1,4 @@
-"""Shared fixtures: the in-process CLI runner and the optional ../shared folder."""
+"""Shared fixtures: the in-process CLI runner, paths, and the fuzzing JSON strategy."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from mimo_select.cli import run
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = Path(__file__).resolve().parent / "cases"
-SHARED = ROOT.parent / "shared"
 
 RunCli = Callable[..., tuple[int, str, str]]
 
@@ -38,14 +37,6 @@ def run_cli(*argv: str, stdin: str | None = None) -> tuple[int, str, str]:
 @pytest.fixture
 def cli() -> RunCli:
     return run_cli
-
-
-@pytest.fixture
-def shared() -> Path:
-    """`../shared` beside the checkout; tests that need it skip cleanly without it."""
-    if not SHARED.is_dir():
-        pytest.skip("../shared is not present beside this checkout")
-    return SHARED
 
 
 # keys that matter somewhere in a request body, for fuzzing readers with near-miss JSON

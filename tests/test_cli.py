@@ -61,7 +61,7 @@ def test_validate_ok_and_every_error_with_exit_2(cli: RunCli) -> None:
     assert cli("validate") == (
         0,
         "data/models.yaml: ok (9 models, 6 guide rows)\n"
-        "rules/default.yaml: ok (20 rules in force)\n",
+        "rules/default.yaml: ok (18 rules in force)\n",
         "",
     )
     bad = str(CASES / "catalog" / "several_cross_errors.yaml")
@@ -81,11 +81,16 @@ def test_schema_catalog_is_the_shipped_draft_2020_12_schema(cli: RunCli) -> None
 def test_usage_errors_exit_2_with_a_message(cli: RunCli) -> None:
     code, out, err = cli("frobnicate")
     assert (code, out) == (2, "")
-    assert "invalid choice: 'frobnicate'" in err
+    assert err.startswith("mimo-select: error: argument COMMAND: invalid choice: 'frobnicate'")
+    assert cli("recomend")[2] == (
+        "mimo-select: error: argument COMMAND: unknown choice 'recomend' (did you mean"
+        " 'recommend'?)\n"
+    )
     code, _, err = cli("models", "--catalog", "/nonexistent/models.yaml")
     assert code == 2
     assert err == (
-        "error: /nonexistent/models.yaml: $: cannot read file: No such file or directory\n"
+        "mimo-select: error: /nonexistent/models.yaml: $: cannot read file: No such file or"
+        " directory\n"
     )
     code, _, err = cli()
     assert code == 2
@@ -104,10 +109,18 @@ def test_recommend_prints_choice_reasons_and_rejections(cli: RunCli) -> None:
     )
     assert (code, err) == (0, "")
     lines = out.splitlines()
-    assert lines[0] == "Recommended: mimo-v2.5  (score 105)"
-    assert "guide row 'multimodal_understanding'" in lines[1]
+    assert lines[:3] == [
+        "Recommended: mimo-v2.5  (score 105)",
+        "      + guide: Understanding of image, audio, and video content → mimo-v2.5 or",
+        "        mimo-v2-omni (scenario multimodal_understanding) [guide +100]",
+    ]
     assert "  2. mimo-v2-omni  (score 50)" in lines
-    assert "      - input_modalities: needs image, text input; accepts text" in out
+    assert lines[-4:] == [  # one entry per class of model that cannot serve the request
+        "Not eligible",
+        "  x 7 models: mimo-v2.5-pro, mimo-v2-pro, mimo-v2-flash, mimo-v2.5-tts,",
+        "      mimo-v2.5-tts-voiceclone, mimo-v2.5-tts-voicedesign, mimo-v2-tts: needs",
+        "      image, text input; accepts text [input-modalities]",
+    ]
     assert max(len(line) for line in lines) <= 80
 
 
@@ -127,16 +140,25 @@ def test_recommend_usage_errors_name_the_flag(cli: RunCli) -> None:
     assert cli("recommend", "--input", "imag") == (
         2,
         "",
-        "--input: unknown value 'imag' (did you mean 'image'?);"
+        "mimo-select: error: --input: unknown value 'imag' (did you mean 'image'?);"
         " allowed: audio, image, text, video\n",
+    )
+    assert cli("recommend", "--needs", "vision")[2] == (
+        "mimo-select: error: --needs: unknown value 'vision'; for that, use --input image\n"
+    )
+    assert cli("recommend", "--needs", "voice_clone")[2] == (
+        "mimo-select: error: --needs: unknown value 'voice_clone'; for that, use --voice clone\n"
     )
     code, _, err = cli("recommend", "--max-output", "lots")
     assert code == 2
-    assert "expected a whole number, got 'lots'" in err
+    assert err == (
+        "mimo-select: error: recommend: argument --max-output: expected a whole number (K and M"
+        " suffixes allowed), got 'lots'\n"
+    )
     code, _, err = cli("recommend", "--deny", "mimo-v2-flsh")
     assert (code, err) == (
         2,
-        "error: deny: unknown model 'mimo-v2-flsh' (did you mean 'mimo-v2-flash'?)\n",
+        "mimo-select: error: deny: unknown model 'mimo-v2-flsh' (did you mean 'mimo-v2-flash'?)\n",
     )
 
 
@@ -157,10 +179,11 @@ def test_explain_a_rejected_model(cli: RunCli) -> None:
     assert code == 1
     assert out.splitlines()[:3] == [
         "mimo-v2-flash: not eligible",
-        "  the winner is mimo-v2.5-pro (score 45)",
-        "      - context_window: needs 300,000 input tokens; at most 262,144 fit the",
+        "  the winner is mimo-v2.5-pro (score 105)",
+        "      - needs 300,000 input tokens; at most 262,144 fit the context window",
     ]
     assert "  constraint  context-window      violated" in out
+    assert "voice-clone" not in out  # only the rules that apply to this request
     code, out, _ = cli("explain", "mimo-v2-pro", "--json")
     assert code == 0
     assert json.loads(out)["rank"] == 4
@@ -227,15 +250,24 @@ def test_route_prints_validates_and_applies(cli: RunCli, tmp_path) -> None:  # t
     path = tmp_path / "body.json"
     path.write_text(json.dumps(body))
     code, out, _ = cli("route", str(path))
-    assert code == 1  # the requested model does not fit
-    assert out.splitlines()[:3] == [
-        "Requested: mimo-v2-flash (does not fit)",
-        "Input: 8,224 tokens, not exact: between 40 and 8,224 (media tokens follow the",
-        "  platform's documented formulas)",
+    assert code == 1  # the requested model does not fit: that comes first
+    assert out.splitlines()[:4] == [
+        "Requested: mimo-v2-flash does not fit",
+        "  - needs image, text input; accepts text [input-modalities]",
+        "  the best model that fits is mimo-v2.5; a gateway switches to it only when",
+        "  asked (fallback)",
     ]
-    assert "Recommended: mimo-v2.5  (score 5)" in out
     code, out, _ = cli("route", str(path), "--json")
     assert json.loads(out)["requested"] == {"model": "mimo-v2-flash", "fits": False}
+    code, out, err = cli("route", str(path), "--apply")  # a pinned model is not swapped
+    assert (code, out) == (1, "")
+    assert err == (
+        "mimo-select: the body asks for mimo-v2-flash, which does not fit (needs image, text"
+        " input; accepts text); mimo-v2.5 fits (--fallback switches to it)\n"
+    )
+    code, out, err = cli("route", str(path), "--apply", "--fallback")
+    assert (code, json.loads(out)["model"]) == (0, "mimo-v2.5")
+    assert err == "mimo-select: switched from mimo-v2-flash to mimo-v2.5\n"
     body["model"] = "auto"
     code, out, _ = cli("route", "-", "--apply", stdin=json.dumps(body))
     assert code == 0

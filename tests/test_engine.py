@@ -20,16 +20,14 @@ def selector() -> Selector:
 
 
 @pytest.mark.parametrize("entry", load_catalog().guide, ids=lambda g: g.scenario)
-def test_each_guide_scenario_picks_the_guides_first_model(selector: Selector, entry) -> None:  # type: ignore[no-untyped-def]
-    voice = {"tts_preset_voice": "preset", "tts_voice_clone": "clone", "tts_voice_design": "design"}
-    inputs = ["text", "image"] if entry.scenario == "multimodal_understanding" else ["text"]
-    traits = Traits(
-        scenario=entry.scenario, voice=voice.get(entry.scenario), input_modalities=inputs
-    )
-    decision = selector.select(traits)
+def test_each_guide_scenario_alone_picks_the_guides_first_model(selector: Selector, entry) -> None:  # type: ignore[no-untyped-def]
+    """Named alone, a scenario brings the traits it implies: no voice or input to add."""
+    decision = selector.select(Traits(scenario=entry.scenario))
     assert decision.model == entry.models[0]
     assert decision.ranked[0].reasons[0].rule == "guide"
-    assert f"guide row '{entry.scenario}'" in decision.ranked[0].reasons[0].message
+    assert decision.ranked[0].reasons[0].message == (
+        f"guide: {entry.requirement} → {' or '.join(entry.models)} (scenario {entry.scenario})"
+    )
     assert list(decision.fallbacks[: len(entry.models) - 1]) == list(entry.models[1:])
 
 
@@ -68,9 +66,9 @@ def _violation(selector: Selector, traits: Traits, model: str, rule: str):  # ty
          "context_window", 265_536, 262_144,
          "needs 265,536 tokens of input and output; at most 262,144 fit the context window"),
         (Traits(expected_rpm=150), "mimo-v2-flash", "rpm", "rpm", 150, 100,
-         "plans 150 requests per minute; the limit is 100 per account"),
+         "plans 150 requests per minute; the limit is 100 (per account, per model)"),
         (Traits(expected_tpm=20_000_000), "mimo-v2-pro", "tpm", "tpm", 20_000_000, 10_000_000,
-         "plans 20,000,000 tokens per minute; the limit is 10,000,000 per account"),
+         "plans 20,000,000 tokens per minute; the limit is 10,000,000 (per account, per model)"),
         (Traits(allow=["mimo-v2-pro"]), "mimo-v2-flash", "allow-list", "policy", "mimo-v2-flash",
          frozenset({"mimo-v2-pro"}), "not on the allow list (mimo-v2-pro)"),
         (Traits(deny=["mimo-v2-flash"]), "mimo-v2-flash", "deny-list", "policy", "mimo-v2-flash",
@@ -106,14 +104,24 @@ def test_default_text_choice_is_the_least_costly_and_says_why(selector: Selector
     assert selector.select(Traits(output_modality="speech")).model == "mimo-v2.5-tts"
 
 
-def test_preferences_latency_long_input_and_generation(selector: Selector) -> None:
-    assert (
-        selector.select(Traits(latency="low", features=["deep_thinking"])).model == "mimo-v2-flash"
-    )
+def test_requests_are_matched_to_the_guide_rows_whose_traits_they_have(selector: Selector) -> None:
+    low = selector.select(Traits(latency="low"))
+    assert low.model == "mimo-v2-flash"
+    assert low.ranked[0].reasons[0].message.endswith("(the request has low latency)")
     long = selector.select(Traits(input_tokens=200_000))
     assert long.model == "mimo-v2.5-pro"
-    assert "input over 131,072 tokens" in long.ranked[0].reasons[0].message
+    assert long.ranked[0].reasons[0].message == (
+        "guide: Complex reasoning, in-depth analysis, long document processing → mimo-v2.5-pro"
+        " (the request has deep thinking or a long document)"
+    )
     assert selector.select(Traits(input_modalities=["text", "audio"])).model == "mimo-v2.5"
+    clone = selector.select(Traits(voice="clone")).ranked[0].reasons[0]
+    assert clone.message.startswith("guide: Voice Cloning (Upload Audio Sample)")
+    both = selector.select(Traits(latency="low", features=["deep_thinking"]))  # two rows
+    assert {both.model, both.fallbacks[0]} == {"mimo-v2.5-pro", "mimo-v2-flash"}
+    assert all(c.reasons[0].rule == "guide" for c in both.ranked[:2])
+    plain = selector.select(Traits())  # no row: no reason quotes the guide
+    assert all(r.rule != "guide" for c in plain.ranked for r in c.reasons)
 
 
 def test_nothing_eligible_is_a_decision_with_suggestions(selector: Selector) -> None:
@@ -157,7 +165,8 @@ def test_explain_a_loser_and_a_rejected_model(selector: Selector) -> None:
     r = selector.explain("mimo-v2-flash", Traits(input_tokens=300_000))
     assert not r.eligible
     assert [v.rule for v in r.violations] == ["context-window"]
-    assert ("context-window", "constraint", True) in r.considered
+    assert ("context-window", "constraint", "violated") in r.considered
+    assert ("voice-clone", "constraint", "passes") not in r.considered  # no voice: no verdict
     assert r.to_json()["winner"] == "mimo-v2.5-pro"
 
 

@@ -136,7 +136,7 @@ def test_bitmask_path_agrees_with_per_model_evaluation(t: Traits) -> None:
     by_model = {
         (rule.id, i)
         for rule in SELECTOR.rules.constraints
-        for i in _violators(rule, t, len(CATALOG.ids))
+        for i in _violators(rule, d.traits, len(CATALOG.ids))
     }
     assert by_mask == by_model
     for c in d.ranked:
@@ -181,7 +181,9 @@ def test_a_64_model_catalog_decides_like_per_model_evaluation(t: Traits) -> None
 
     d = BIG.select(t)
     by_mask = {(rule.id, i) for rule, mask in d._hits for i in BIG._bits[mask]}
-    by_model = {(rule.id, i) for rule in BIG.rules.constraints for i in _violators(rule, t, 64)}
+    by_model = {
+        (rule.id, i) for rule in BIG.rules.constraints for i in _violators(rule, d.traits, 64)
+    }
     assert by_mask == by_model
     eligible = [m for m in BIG.catalog.ids if BIG.fits(m, t)]
     assert sorted(eligible) == sorted(c.model for c in d.ranked)

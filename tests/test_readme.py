@@ -41,7 +41,8 @@ def test_ci_runs_the_readmes_test_command() -> None:
 
 def _sessions() -> list[tuple[str, list[tuple[str, list[str]]]]]:
     """Every ```text block of the README that starts with `$ mimo-select`: (block, [(command,
-    expected output lines)]). A last expected line of `...` means "the output starts so"."""
+    expected output lines)]). A last expected line of `...` means "the output starts so".
+    Standard error and output are compared together, as a terminal shows them."""
     found = []
     for block in re.findall(r"```text\n(\$ .*?)```", README, re.S):
         steps: list[tuple[str, list[str]]] = []
@@ -67,8 +68,9 @@ def test_every_command_in_the_readme_prints_what_it_shows(
             continue
         argv = shlex.split(command)
         assert argv[0] == "mimo-select", command
-        code, out, _ = run_cli(*argv[1:])
+        code, out, err = run_cli(*argv[1:])
+        shown = err.splitlines() + out.splitlines()  # as a terminal shows them: notes first
         if expected and expected[-1] == "...":
-            assert out.splitlines()[: len(expected) - 1] == expected[:-1], command
+            assert shown[: len(expected) - 1] == expected[:-1], command
         else:
-            assert out.splitlines() == expected, command
+            assert shown == expected, command

@@ -269,12 +269,21 @@ def _load_example():  # type: ignore[no-untyped-def]
     return module
 
 
-def test_the_gateway_example_chooses_and_keeps_the_body() -> None:
+def test_the_gateway_example_chooses_keeps_the_body_and_logs_every_switch(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     gateway = _load_example()
     body = {"model": "auto", "messages": [user("hi")]}
     sent, fallbacks = gateway.choose(body)
     assert (sent["model"], body["model"]) == ("mimo-v2-flash", "auto")
     assert fallbacks[0] == "mimo-v2.5-pro"
+    assert not caplog.records
+    pinned = {"model": "mimo-v2-flash", "messages": [user("word " * 300_000)]}
+    with caplog.at_level("WARNING", logger="mimo_select.gateway"):
+        sent, _ = gateway.choose(pinned)
+    assert sent["model"] == "mimo-v2.5-pro"
+    (record,) = caplog.records
+    assert record.getMessage().startswith("switched mimo-v2-flash -> mimo-v2.5-pro: needs 300,0")
 
 
 def test_the_litellm_hook_example_without_litellm(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -294,5 +303,5 @@ def test_the_litellm_hook_example_without_litellm(monkeypatch: pytest.MonkeyPatc
     }
     out = asyncio.run(hook.async_pre_call_hook(None, None, body, "acompletion"))
     assert out["model"] == "mimo-v2.5"
-    bad = asyncio.run(hook.async_pre_call_hook(None, None, {"messages": 5}, "acompletion"))
-    assert "mimo_select_error" in bad["metadata"]
+    with pytest.raises(ValueError, match=r"mimo-select: \$.messages: `messages` must be a list"):
+        asyncio.run(hook.async_pre_call_hook(None, None, {"messages": 5}, "acompletion"))
