@@ -17,14 +17,27 @@ from .errors import (
     NotARequestError,
     RequestError,
     RulesError,
+    TokenizerError,
     TraitsError,
     UnknownModelError,
+    UsageError,
 )
 
 if TYPE_CHECKING:
     from .catalog import Catalog, GuideEntry, Length, Model, load_catalog
-    from .decisions import Candidate, Decision, Explanation, Reason, Rejection, Violation
+    from .decisions import (
+        Candidate,
+        Decision,
+        Explanation,
+        LoadPlan,
+        Reason,
+        Rejection,
+        Share,
+        Violation,
+    )
     from .engine import Selector
+    from .media import MediaRef, MediaSize
+    from .requests import Request, read_request
     from .rules import RuleSet, load_rules
     from .tokens import TokenCount, count_chat, count_tokens
     from .traits import Traits
@@ -36,11 +49,16 @@ _LAZY = {
     "Explanation": "decisions",
     "GuideEntry": "catalog",
     "Length": "catalog",
+    "LoadPlan": "decisions",
+    "MediaRef": "media",
+    "MediaSize": "media",
     "Model": "catalog",
     "Reason": "decisions",
     "Rejection": "decisions",
+    "Request": "requests",
     "RuleSet": "rules",
     "Selector": "engine",
+    "Share": "decisions",
     "TokenCount": "tokens",
     "Traits": "traits",
     "Violation": "decisions",
@@ -48,6 +66,7 @@ _LAZY = {
     "count_tokens": "tokens",
     "load_catalog": "catalog",
     "load_rules": "rules",
+    "read_request": "requests",
 }
 
 
@@ -75,24 +94,32 @@ __all__ = [
     "Explanation",
     "GuideEntry",
     "Length",
+    "LoadPlan",
+    "MediaRef",
+    "MediaSize",
     "MimoSelectError",
     "Model",
     "NoEligibleModelError",
     "NotARequestError",
     "Reason",
     "Rejection",
+    "Request",
     "RequestError",
     "RuleSet",
     "RulesError",
     "Selector",
+    "Share",
     "TokenCount",
+    "TokenizerError",
     "Traits",
     "TraitsError",
     "UnknownModelError",
+    "UsageError",
     "Violation",
     "__version__",
     "count_chat",
     "count_tokens",
     "load_catalog",
     "load_rules",
+    "read_request",
 ]

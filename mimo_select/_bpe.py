@@ -18,7 +18,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from ._resources import bundled_file
-from .errors import TokenizerError
+from .errors import RequestError, TokenizerError
 
 if TYPE_CHECKING:
     import tiktoken
@@ -33,7 +33,7 @@ _WS = "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 _ENDS = {
     "space": re.compile(f"[^{_WS}]"),
     "letter": re.compile(r"[\W\d_]"),
-    "symbol": re.compile(f"[\\w{_WS}]"),
+    "symbol": re.compile(f"[^\\W_{_WS}]|[{_WS}]"),  # a letter, a digit or a space; `_` is a symbol
 }
 
 
@@ -107,8 +107,33 @@ def specials_pattern() -> re.Pattern[str]:
     return re.compile("|".join(re.escape(t) for t in sorted(spec()["special_tokens"], key=len)))
 
 
+def utf8_size(text: str) -> int:
+    """Bytes of `text` in UTF-8. A lone surrogate (a JSON escape such as \\ud800 that names
+    half a character) cannot be sent as UTF-8: a `RequestError`, not a traceback."""
+    if text.isascii():
+        return len(text)
+    try:
+        return len(text.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        raise RequestError(
+            f"text holds a lone surrogate ({text[exc.start]!r} at character {exc.start:,}): "
+            "half of a UTF-16 pair, not a character; it cannot be sent as UTF-8"
+        ) from None
+
+
 def count_text_parts(text: str) -> tuple[int, int, int]:
-    """(tokens, lower, upper): all three equal when the count is exact."""
+    """(tokens, lower, upper): all three equal when the count is exact.
+
+    Special tokens count as one each and split the text around them, as tiktoken does:
+    a whitespace run before one ends its piece there."""
+    if "<" in text and len(text) >= LONG_RUN and specials_pattern().search(text):
+        total = low = high = 0
+        pieces = specials_pattern().split(text)
+        for piece in pieces:
+            n, lo, hi = count_text_parts(piece)
+            total, low, high = total + n, low + lo, high + hi
+        specials = len(pieces) - 1
+        return total + specials, low + specials, high + specials
     if len(text) < LONG_RUN:  # too short to hold a long run: the plain, fast path
         n = _encode_len(text)
         return n, n, n
@@ -131,9 +156,9 @@ def _run_kind(char: str) -> str | None:
         return "space"
     if char.isalpha():
         return "letter"
-    if char.isdigit() or char == "_" or char.isalnum():
+    if char.isalnum():
         return None  # digits are pieces of one character: no long piece to fear
-    return "symbol"
+    return "symbol"  # punctuation, `_` and the rest: `[^\s\p{L}\p{N}]+` is one piece
 
 
 def _long_runs(text: str) -> Iterable[tuple[int, int]]:
@@ -174,7 +199,7 @@ def _whitespace_run(text: str, position: int, start: int, end: int) -> tuple[int
     which starts the next piece. Each piece is BPE-encoded on its own. Returns the tokens and
     the position the caller continues from.
     """
-    piece = encoding()._encode_single_piece
+    piece = _space_piece
     run = text[start:end]
     last_newline = max(run.rfind("\n"), run.rfind("\r"))
     tokens = 0
@@ -187,17 +212,66 @@ def _whitespace_run(text: str, position: int, start: int, end: int) -> tuple[int
                 k += 1
         tokens += _encode_len(text[position:k])
         if k < cut:
-            tokens += len(piece(text[k:cut].encode()))
+            tokens += piece(text[k:cut])
         position = cut
     else:
         tokens += _encode_len(text[position:start])
         position = start
     horizontal = text[position:end]
     if end == len(text):
-        return tokens + (len(piece(horizontal.encode())) if horizontal else 0), end
+        return tokens + (piece(horizontal) if horizontal else 0), end
     if len(horizontal) > 1:
-        return tokens + len(piece(horizontal[:-1].encode())), end - 1
+        return tokens + piece(horizontal[:-1]), end - 1
     return tokens, position
+
+
+_PERIODIC = 4096  # characters: uniform whitespace longer than this is counted by its period
+
+
+def _space_piece(piece: str) -> int:
+    """Tokens in one whitespace piece. BPE over a uniform stretch (one character, or `\r\n`
+    repeated) is periodic: past a few thousand characters, every `p` more units add the same
+    tokens, and what comes before and after the stretch only changes the tokens near its ends.
+    So a long one is counted by cutting whole periods out of its middle and BPE-encoding what
+    is left, exactly and in linear time (the test suite holds the shortcut to plain BPE)."""
+    encode = encoding()._encode_single_piece
+    if len(piece) <= 4 * _PERIODIC:
+        return len(encode(piece.encode()))
+    middle = len(piece) // 2
+    unit = "\r\n" if piece[middle : middle + 2] in ("\r\n", "\n\r") else piece[middle]
+    if unit == "\r\n" and piece[middle] == "\n":
+        middle -= 1
+    first, last = middle, middle
+    while first >= len(unit) and piece[first - len(unit) : first] == unit:
+        first -= len(unit)
+    while piece[last : last + len(unit)] == unit:
+        last += len(unit)
+    units = (last - first) // len(unit)
+    if units * len(unit) <= 2 * _PERIODIC:
+        return len(encode(piece.encode()))
+    before, after = piece[:first], piece[last:]
+
+    def tokens(n: int) -> int:
+        return len(encode((before + unit * n + after).encode()))
+
+    period = _period(unit)
+    keep = _PERIODIC // len(unit) + (units - _PERIODIC // len(unit)) % period
+    gain = tokens(keep + period) - tokens(keep)
+    return tokens(keep) + (units - keep) // period * gain
+
+
+@cache
+def _period(unit: str) -> int:
+    """The smallest p (in units) with tokens(k + p) - tokens(k) constant for every k from
+    `_PERIODIC` on; checked over four periods' worth of lengths."""
+    encode = encoding()._encode_single_piece
+    base = _PERIODIC // len(unit)
+    counts = [len(encode((unit * n).encode())) for n in range(base, base + 4 * 256 + 1)]
+    for p in range(1, 257):
+        diffs = {counts[i + p] - counts[i] for i in range(len(counts) - p)}
+        if len(diffs) == 1:
+            return p
+    raise TokenizerError(f"no period for runs of {unit!r}")  # pragma: no cover
 
 
 def _estimate_run(run: str) -> tuple[int, int, int]:

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from functools import cache, lru_cache
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from ._bpe import encoding, spec, specials_pattern
+from ._bpe import encoding, spec, specials_pattern, utf8_size
 from .errors import RequestError
 
 if TYPE_CHECKING:
@@ -137,7 +137,7 @@ class Chat:
     def _content_text(self, text: str) -> None:
         # tokenized as it stands, with the template text around it up to the next special
         if self.sizes_only:
-            self._pending_bytes += len(text) if text.isascii() else len(text.encode("utf-8"))
+            self._pending_bytes += utf8_size(text)
         else:
             self._pending.append(text)
 
@@ -201,13 +201,24 @@ class Chat:
     def text_size(self) -> int:
         if self.sizes_only:
             return self.text_bytes
-        return sum(len(s.encode("utf-8")) for s in self.segments)
+        return sum(map(utf8_size, self.segments))
 
 
-@lru_cache(maxsize=1024)
 def _between_specials(rendered: str) -> list[str]:
-    """The texts around the special tokens in template text (which repeats: cached)."""
-    return specials_pattern().split(rendered)
+    """The texts around the special tokens in template text. Short pieces repeat (a turn's
+    opening, a role) and are cached; long ones (a rendered tool block) are not, so the cache
+    stays under `_CACHE_CHARS` characters however many distinct requests pass."""
+    found = _SPLITS.get(rendered)
+    if found is None:
+        found = specials_pattern().split(rendered)
+        if len(rendered) <= _CACHE_PIECE and len(_SPLITS) < _CACHE_CHARS // _CACHE_PIECE:
+            _SPLITS[rendered] = found
+    return found
+
+
+_CACHE_PIECE = 256  # characters: template pieces, not content
+_CACHE_CHARS = 1 << 20  # at most about 1 MB of cached template text
+_SPLITS: dict[str, list[str]] = {}
 
 
 @cache
@@ -273,9 +284,7 @@ def _extra(obj: Any, handled: Iterable[str], t: Mapping[str, Any]) -> str:
     return "".join(
         t["extra_key"].format(
             key=key,
-            value=json.dumps(value, ensure_ascii=False)
-            if isinstance(value, Mapping | list)
-            else str(value),
+            value=_dumps(value) if isinstance(value, Mapping | list) else str(value),
         )
         for key, value in obj.items()
         if key not in handled
@@ -297,6 +306,10 @@ def _render_calls(calls: Any, t: Mapping[str, Any], where: str, inexact: list[st
         if isinstance(args, str):
             try:
                 args = json.loads(args)
+            except RecursionError:
+                raise RequestError(
+                    "the arguments are nested too deeply", where=f"{where}[{k}]"
+                ) from None
             except ValueError:  # how the server renders unparsable arguments is not known
                 inexact.append("tool call arguments that are not valid JSON")
                 args = {"arguments": args}
@@ -304,11 +317,17 @@ def _render_calls(calls: Any, t: Mapping[str, Any], where: str, inexact: list[st
             args = {"arguments": args}
         out.append(t["tool_call_open"].format(name=fn.get("name", "")))
         for name, value in args.items():
-            text = (
-                json.dumps(value, ensure_ascii=False)
-                if isinstance(value, Mapping | list)
-                else str(value)
-            )
+            text = _dumps(value) if isinstance(value, Mapping | list) else str(value)
             out.append(t["tool_call_argument"].format(name=name, value=text))
         out.append(t["tool_call_close"])
     return "".join(out)
+
+
+def _dumps(value: Any) -> str:
+    """JSON as the template renders nested values; nesting too deep for that is a request
+    error, not a RecursionError."""
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (RecursionError, ValueError, TypeError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else "not JSON"
+        raise RequestError(f"a tool schema or argument is {reason}") from None

@@ -58,8 +58,14 @@ def _catalog(args: argparse.Namespace, *, validate: bool = False) -> Any:
 
 
 def _print_json(value: Any, out: TextIO) -> None:
-    json.dump(value, out, indent=2, ensure_ascii=False, allow_nan=False)
-    out.write("\n")
+    """Strict JSON (no NaN), readable where it can be: text as it is, unless it holds what
+    UTF-8 cannot carry (a lone surrogate from a JSON escape), which is escaped instead."""
+    text = json.dumps(value, indent=2, ensure_ascii=False, allow_nan=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(value, indent=2, ensure_ascii=True, allow_nan=False)
+    out.write(text + "\n")
 
 
 def _style(out: TextIO) -> _text.Style:

@@ -13,7 +13,7 @@ import datetime as dt
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -470,7 +470,7 @@ def _bundled_checked() -> Catalog:
     return bundled_timeline(validate=True).catalog(None)
 
 
-@cache
+@lru_cache(maxsize=32)  # a long-running process asks for a new day now and then
 def _bundled_at(day: dt.date, validate: bool) -> Catalog:
     from .updates import bundled_timeline
 

@@ -352,6 +352,8 @@ class Selector:
     # --- helpers -------------------------------------------------------------------------
 
     def _index(self, model_id: str) -> int:
+        if type(model_id) is not str:
+            raise TraitsError(f"a model id is text, not {model_id!r}", where="model")
         try:
             return self.catalog.ids.index(model_id)
         except ValueError:

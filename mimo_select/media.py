@@ -241,7 +241,8 @@ def _video(
     fps = part.get("fps")
     if fps is not None and not _positive(fps):
         raise RequestError(
-            f"fps must be a positive number up to {_MAX_FPS}, got {fps!r}", where=f"{where}.fps"
+            f"fps must be a number from {_MIN_FPS} to {_MAX_FPS:g}, got {fps!r}",
+            where=f"{where}.fps",
         )
     given = _given(sizes, MediaRef("video", url[:2048], index))
     fps = fps or (given.fps if given else None)
@@ -260,14 +261,14 @@ def _video(
     )  # fmt: skip
 
 
-_MAX_FPS = 60.0  # frames per second a request may ask for; more is no video anyone sends
+_MIN_FPS, _MAX_FPS = 0.1, 60.0  # a frame every 10 s to 60 a second: beyond, no real video
 
 
 def _positive(value: Any) -> bool:
-    """A finite frame rate above zero (JSON allows 1e400, NaN and Infinity to Python)."""
+    """A frame rate in range (JSON gives Python 1e400, NaN and Infinity too)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return False
-    return 0 < value <= _MAX_FPS  # False for NaN and infinities
+    return _MIN_FPS <= value <= _MAX_FPS  # False for NaN and infinities
 
 
 def _given(sizes: MediaSizes | None, ref: MediaRef) -> MediaSize | None:

@@ -20,7 +20,7 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from . import _bpe
-from ._bpe import spec
+from ._bpe import spec, utf8_size
 from ._chat import Chat, bound_no_tokenizer, suffix_bounds
 from .errors import RequestError
 
@@ -104,7 +104,7 @@ def count_text(text: str) -> TokenCount:
 
 def bound_text(text: str) -> TokenCount:
     """The interval for `text` without tokenizing: every token is 1 to 128 bytes of UTF-8."""
-    size = len(text.encode("utf-8"))
+    size = utf8_size(text)
     return _bound(size, 0, -(-size // spec()["max_token_bytes"]), lambda: count_text(text))
 
 
@@ -225,7 +225,7 @@ def quick_bound(messages: Any, thinking: bool | None) -> TokenCount | None:
     if max(map(len, messages)) > 2 and any(len(m) > 2 + ("name" in m) for m in messages):
         return None  # other fields (tool calls, reasoning): the full renderer handles them
     text = "".join(contents)
-    size += len(text) if text.isascii() else len(text.encode("utf-8"))
+    size += utf8_size(text)
     specials = 2 * len(messages) + 1  # each turn's <|im_start|> and <|im_end|>; the prefix's
     has_system = messages[0]["role"] in ("system", "developer")
     if not has_system:
@@ -336,7 +336,7 @@ def tool_chat_bound(messages: Any, tools: Any, thinking: bool | None) -> TokenCo
         role, content = m.get("role"), m.get("content")
         if type(role) is not str or (content is not None and type(content) is not str):
             return None
-        text = 0 if not content else len(content) if content.isascii() else len(content.encode())
+        text = utf8_size(content) if content else 0
         if role == "tool":  # results in a row share one turn: <|im_start|>tool\n .. <|im_end|>
             if previous != "tool":
                 specials, size = specials + 2, size + 5
@@ -374,8 +374,8 @@ def _tool_bytes(tools: Any) -> int | None:
         return None
     try:
         total = len(json.dumps(tools))
-    except (TypeError, ValueError):
-        return None
+    except (TypeError, ValueError, RecursionError):
+        return None  # the renderer says what is wrong
     for tool in tools:
         if type(tool) is not dict:
             return None
@@ -414,8 +414,8 @@ def _call_bytes(calls: Any) -> int | None:
         if type(args) is not str:
             try:
                 args = json.dumps(args)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, RecursionError):
                 return None
         # one <parameter=key>value</parameter> per key, keys and values within the JSON text
-        total += 32 + len(name.encode()) + len(args.encode()) + 32 * (args.count(":") + 1)
+        total += 32 + utf8_size(name) + utf8_size(args) + 32 * (args.count(":") + 1)
     return total

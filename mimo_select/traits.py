@@ -53,9 +53,13 @@ def _names(field: str, values: Iterable[Any]) -> frozenset[str]:
 
 
 def _one_of(field: str, value: str, allowed: frozenset[str]) -> None:
+    if type(value) is not str:
+        raise TraitsError(
+            f"expected one of {', '.join(sorted(allowed))}, got {value!r}", where=field
+        )
     if value in allowed:
         return
-    hint = did_you_mean(str(value), allowed)
+    hint = did_you_mean(value, allowed)
     raise TraitsError(
         f"unknown value {value!r}"
         + (f" ({hint})" if hint else "")

@@ -137,5 +137,5 @@ def test_bad_media_parts_name_the_path() -> None:
     with pytest.raises(RequestError) as info:
         media.estimate_part({"type": "image_url", "image_url": {}}, "$.messages[0].content[1]")
     assert info.value.where == "$.messages[0].content[1].image_url"
-    with pytest.raises(RequestError, match="fps must be a positive number"):
+    with pytest.raises(RequestError, match=r"fps must be a number from 0\.1 to 60"):
         media.estimate_part({"type": "video_url", "video_url": {"url": "x"}, "fps": 0}, "$")

@@ -363,3 +363,70 @@ def test_the_tool_chat_bound_holds_the_rendered_count(
     assert quick.upper_bound is not None
     assert quick.lower_bound <= counted.lower_bound
     assert counted.upper_bound <= quick.upper_bound
+
+
+class _Recorder:
+    """Stands in for the encoding: records every text handed to the BPE, then encodes it."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.pieces: list[int] = []  # sizes handed to single-piece BPE (super-linear in size)
+        self.texts: list[str] = []  # texts handed to the regex splitter
+
+    def _encode_single_piece(self, piece: bytes) -> Any:
+        self.pieces.append(len(piece))
+        return self.real._encode_single_piece(piece)
+
+    def encode_ordinary(self, text: str) -> Any:
+        self.texts.append(text)
+        return self.real.encode_ordinary(text)
+
+    def encode(self, text: str, **kwargs: Any) -> Any:
+        self.texts.append(text)
+        return self.real.encode(text, **kwargs)
+
+
+def _longest_run(text: str) -> int:
+    """The longest run of one kind of character (the pieces BPE must take whole)."""
+    longest = current = 0
+    last = None
+    for char in text:
+        kind = _bpe._run_kind(char)
+        current = current + 1 if kind == last and kind is not None else 1
+        last = kind
+        longest = max(longest, current)
+    return longest
+
+
+@pytest.mark.parametrize("char", [" ", "\t", "\n", "\r\n", "a", "中", "_", "-", "1", "é"])
+def test_counting_work_on_runs_of_every_kind_grows_linearly(
+    char: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Counting calls into the encoder, not timing: on a doubled input the text handed to the
+    BPE doubles, and no single piece (where BPE is super-linear) grows with the input."""
+    real = _bpe.encoding()
+    work = []
+    for n in (150_000, 300_000):
+        recorder = _Recorder(real)
+        monkeypatch.setattr(_bpe, "encoding", lambda r=recorder: r)
+        count_text("start " + char * n + " end")
+        monkeypatch.undo()
+        longest_piece = max(recorder.pieces, default=0)
+        assert longest_piece <= 4 * (2 * _bpe._PERIODIC + 512), (char, n, longest_piece)  # bytes
+        assert max(map(_longest_run, recorder.texts), default=0) < _bpe.LONG_RUN
+        work.append(sum(recorder.pieces) + sum(map(len, recorder.texts)))
+    assert work[1] <= 2.1 * work[0], (char, work)
+
+
+WHITESPACE = [" ", "\t", "\n", "\r\n", "\r", "\u3000", "\x0b", "\x0c"]
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.sampled_from(WHITESPACE), st.integers(17_000, 40_000),
+       st.lists(st.sampled_from(WHITESPACE), max_size=5).map("".join),
+       st.lists(st.sampled_from(WHITESPACE), max_size=5).map("".join))  # fmt: skip
+def test_long_whitespace_pieces_counted_by_their_period_are_exact(
+    unit: str, n: int, before: str, after: str
+) -> None:
+    piece = before + unit * n + after
+    assert _bpe._space_piece(piece) == len(_bpe.encoding()._encode_single_piece(piece.encode()))
