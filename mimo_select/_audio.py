@@ -29,10 +29,10 @@ formats but whose header is malformed or truncated raises `RequestError`.
 
 from __future__ import annotations
 
-import binascii
 import struct
 from typing import Literal, NamedTuple
 
+from ._payload import Payload, payload_source
 from .errors import RequestError
 
 __all__ = ["audio_length", "audio_seconds"]
@@ -50,14 +50,11 @@ _MIME = {
 _HINT = {"wav": "wav", "mp3": "mp3", "flac": "flac", "ogg": "ogg", "opus": "ogg", "m4a": "mp4",
          "mp4": "mp4"}  # fmt: skip
 
-_DATA_URL_HEAD = 1024  # where the comma of a data: URL must appear
-_WRAP_SCAN = 8192  # characters searched for the first line break of wrapped base64
 _SYNC_WINDOW = 1 << 16  # bytes searched for the first MPEG audio frame
 _OGG_MAX_PAGE = 27 + 255 + 255 * 255  # the largest Ogg page
 _OGG_BLOCK = 6144  # bytes read at a time when looking for the last Ogg page
 _MAX_BOXES = 4096  # boxes or chunks walked per level before giving up
 _MAX_SYNCS = 4096  # candidate MPEG frame headers tried in the search window
-_MAX_READS = 20_000  # reads of one payload: bounds the time nested boxes can take
 _MAX_ID3 = 8  # consecutive ID3v2 tags skipped
 
 
@@ -89,14 +86,14 @@ def audio_seconds(data: str, *, format: str | None = None) -> float | None:
 def audio_length(data: str, hint: str | None = None) -> _Length | None:
     """`audio_seconds` with whether the data states its length (False: an MP3 estimated
     from its bitrate)."""
-    source = _source(data)
+    source = payload_source(data)
     if source is None:
         return None
     mime, start = source
     hint = hint.strip().lower() if isinstance(hint, str) else ""
     claim = _MIME.get(mime) or _HINT.get(hint) or _MIME.get(hint)
     try:
-        payload = _Payload(data, start)
+        payload = Payload(data, start)
         head = payload.read(0, 12)
     except RequestError:
         if claim is None:
@@ -127,99 +124,6 @@ def audio_length(data: str, hint: str | None = None) -> _Length | None:
     return None
 
 
-def _source(data: str) -> tuple[str, int] | None:
-    """(MIME type, index where the base64 starts), or None for a URL or non-base64 data."""
-    if data.startswith("data:"):
-        comma = data.find(",", 0, _DATA_URL_HEAD)
-        if comma < 0:
-            return None
-        params = data[5:comma].lower().split(";")
-        return (params[0].strip(), comma + 1) if "base64" in params[1:] else None
-    if "://" in data[:16]:
-        return None
-    return "", 0
-
-
-# --- the payload: random access to the bytes behind a base64 string -------------------------
-
-
-class _Payload:
-    """The bytes of a base64 string, decoding only the slices read; `decoded` counts them.
-
-    Line-wrapped base64 (MIME, PEM, the `base64` tool) is read too when every line but the
-    last has the length of the first; a misplaced line break met while reading is an error.
-    """
-
-    __slots__ = ("_line", "_lines", "_reads", "_sep", "_start", "_text", "chars", "decoded", "size")
-
-    def __init__(self, text: str, start: int) -> None:
-        end = len(text)
-        while end > start and end > len(text) - 64 and text[end - 1] in " \t\r\n":
-            end -= 1
-        newline = text.find("\n", start, min(end, start + _WRAP_SCAN))
-        self._text, self._start, self._line, self._sep, self._lines = text, start, 0, 0, 1
-        physical = end - start
-        if newline < 0:
-            self.chars = physical
-        else:
-            self._sep = 2 if text[newline - 1 : newline] == "\r" else 1
-            self._line = newline - start - (self._sep - 1)
-            if self._line <= 0:
-                raise RequestError("base64 data starts with a line break")
-            self._lines = -(-(physical + self._sep) // (self._line + self._sep))
-            self.chars = physical - self._sep * (self._lines - 1)
-        self.decoded = self._reads = 0
-        whole, rest = divmod(self.chars, 4)
-        if rest == 1:
-            raise RequestError("base64 data has an impossible length")
-        if rest:  # unpadded: 2 or 3 characters carry 1 or 2 bytes
-            self.size = whole * 3 + rest - 1
-        else:
-            self.size = whole * 3 - self._chars(max(0, self.chars - 2), self.chars).count("=")
-
-    def _chars(self, a: int, b: int) -> str:
-        """Base64 characters a..b, with line breaks removed."""
-        text, start, line = self._text, self._start, self._line
-        if not line:
-            return text[start + a : start + b]
-        stride = line + self._sep
-        first, last = a // line, (b - 1) // line
-        chunk = text[start + first * stride + a % line : start + last * stride + (b - 1) % line + 1]
-        # the breaks around and inside the slice are where a regular layout puts them
-        before = text[start + first * stride - 1] if first else "\n"
-        after = text[start + (last + 1) * stride - 1] if last < self._lines - 1 else "\n"
-        chunk = chunk.replace("\r", "").replace("\n", "")
-        if before != "\n" or after != "\n" or len(chunk) != b - a:
-            raise RequestError("base64 data has lines of different lengths")
-        return chunk
-
-    def read(self, offset: int, n: int) -> bytes:
-        """Bytes offset..offset+n, fewer at the end of the data."""
-        end = min(self.size, offset + n)
-        if offset < 0 or end <= offset:
-            return b""
-        if self._reads == _MAX_READS:
-            raise RequestError(f"gave up after {_MAX_READS} reads of the audio headers")
-        self._reads += 1
-        first, last = offset // 3, -(-end // 3)
-        chunk = self._chars(4 * first, min(4 * last, self.chars))
-        if len(chunk) % 4:
-            chunk += "=" * (-len(chunk) % 4)
-        try:
-            raw = binascii.a2b_base64(chunk.encode("ascii"), strict_mode=True)
-        except (binascii.Error, UnicodeEncodeError):
-            raise RequestError(f"invalid base64 near byte {offset}") from None
-        self.decoded += len(raw)
-        return raw[offset - 3 * first : end - 3 * first]
-
-    def need(self, offset: int, n: int, what: str) -> bytes:
-        """Exactly n bytes at offset, or a RequestError naming `what` as truncated."""
-        raw = self.read(offset, n)
-        if len(raw) < n:
-            raise RequestError(f"truncated {what}: the data ends at byte {self.size}")
-        return raw
-
-
 def _u(raw: bytes, at: int, n: int, order: Literal["big", "little"] = "big") -> int:
     return int.from_bytes(raw[at : at + n], order)
 
@@ -227,7 +131,7 @@ def _u(raw: bytes, at: int, n: int, order: Literal["big", "little"] = "big") -> 
 # --- WAV ------------------------------------------------------------------------------------
 
 
-def _wav(p: _Payload) -> _Length | None:
+def _wav(p: Payload) -> _Length | None:
     i, fmt, fact = 12, None, None
     for _ in range(_MAX_BOXES):
         chunk = p.need(i, 8, "WAV chunk header")
@@ -302,7 +206,7 @@ def _frame(raw: bytes, offset: int) -> _Frame | None:
     return _Frame(offset, mpeg1, layer, kbps, rate, raw[3] >> 6 == 3, samples, length, key)
 
 
-def _skip_id3(p: _Payload) -> int:
+def _skip_id3(p: Payload) -> int:
     """The offset after the ID3v2 tags at the start of the data."""
     offset = 0
     for _ in range(_MAX_ID3):
@@ -320,7 +224,7 @@ def _skip_id3(p: _Payload) -> int:
     return offset
 
 
-def _first_frame(p: _Payload, offset: int, *, search: bool) -> _Frame | None:
+def _first_frame(p: Payload, offset: int, *, search: bool) -> _Frame | None:
     """The MPEG audio frame at `offset`, else (if `search`) the first one in the window after it.
 
     A frame counts when the header that follows it matches (or the data ends first), so that
@@ -343,13 +247,13 @@ def _first_frame(p: _Payload, offset: int, *, search: bool) -> _Frame | None:
     return None
 
 
-def _confirmed(p: _Payload, frame: _Frame) -> bool:
+def _confirmed(p: Payload, frame: _Frame) -> bool:
     after = frame.offset + frame.length
     following = _frame(p.read(after, 4), after)
     return after + 4 > p.size or (following is not None and following.key == frame.key)
 
 
-def _mp3(p: _Payload, f: _Frame) -> _Length | None:
+def _mp3(p: Payload, f: _Frame) -> _Length | None:
     if f.layer == 3:
         side = (17 if f.mono else 32) if f.mpeg1 else (9 if f.mono else 17)
         tag = p.read(f.offset + 4 + side, 156)
@@ -388,7 +292,7 @@ def _streaminfo(info: bytes) -> _Length | None:
     return _Length(samples / rate, True) if samples else None
 
 
-def _flac(p: _Payload, offset: int) -> _Length | None:
+def _flac(p: Payload, offset: int) -> _Length | None:
     block = p.need(offset + 4, 38, "FLAC STREAMINFO block")
     if block[0] & 0x7F or _u(block, 1, 3) < 34:
         raise RequestError("FLAC data does not start with a STREAMINFO block")
@@ -398,7 +302,7 @@ def _flac(p: _Payload, offset: int) -> _Length | None:
 # --- Ogg ------------------------------------------------------------------------------------
 
 
-def _ogg(p: _Payload) -> _Length | None:
+def _ogg(p: Payload) -> _Length | None:
     page = p.need(0, 27, "Ogg page header")
     if page[4]:
         raise RequestError(f"Ogg page version {page[4]}; 0 expected")
@@ -426,7 +330,7 @@ def _whole(packet: bytes, n: int, codec: str) -> bytes:
     return packet
 
 
-def _last_granule(p: _Payload, serial: bytes) -> int | None:
+def _last_granule(p: Payload, serial: bytes) -> int | None:
     """The granule position of the stream's last complete page that has one.
 
     Reads the data backwards in blocks, at most two maximum-size pages from the end. None when
@@ -460,7 +364,7 @@ def _last_granule(p: _Payload, serial: bytes) -> int | None:
 # --- MP4 ------------------------------------------------------------------------------------
 
 
-def _boxes(p: _Payload, start: int, end: int, parent: str) -> list[tuple[bytes, int, int]]:
+def _boxes(p: Payload, start: int, end: int, parent: str) -> list[tuple[bytes, int, int]]:
     """(type, content start, end) of the boxes in start..end; the walk stops at `moov`."""
     found: list[tuple[bytes, int, int]] = []
     i = start
@@ -483,7 +387,7 @@ def _boxes(p: _Payload, start: int, end: int, parent: str) -> list[tuple[bytes, 
     return found
 
 
-def _duration_box(p: _Payload, start: int, end: int, kind: bytes) -> tuple[int, int]:
+def _duration_box(p: Payload, start: int, end: int, kind: bytes) -> tuple[int, int]:
     """(timescale, duration) of an mvhd or mdhd box; an unknown duration is 0."""
     version = p.need(start, 1, f"MP4 {kind.decode()} box")[0]
     wide = version == 1
@@ -498,7 +402,7 @@ def _duration_box(p: _Payload, start: int, end: int, kind: bytes) -> tuple[int, 
     return scale, 0 if duration in (0xFFFFFFFF, (1 << 64) - 1) else duration
 
 
-def _track(p: _Payload, start: int, end: int) -> tuple[int, int, bool] | None:
+def _track(p: Payload, start: int, end: int) -> tuple[int, int, bool] | None:
     """(timescale, duration, is sound) from a track's mdia box."""
     media, sound = None, False
     for kind, a, b in _boxes(p, start, end, "mdia"):
@@ -509,7 +413,7 @@ def _track(p: _Payload, start: int, end: int) -> tuple[int, int, bool] | None:
     return None if media is None else (*media, sound)
 
 
-def _mp4(p: _Payload) -> _Length | None:
+def _mp4(p: Payload) -> _Length | None:
     top = _boxes(p, 0, p.size, "file")
     moov = next(((a, b) for kind, a, b in top if kind == b"moov"), None)
     if moov is None:

@@ -274,16 +274,24 @@ def _period(unit: str) -> int:
     raise TokenizerError(f"no period for runs of {unit!r}")  # pragma: no cover
 
 
+_BLOCK = 4096  # characters per block of a long run
+_SPLIT_ERROR = 8  # tokens a block boundary can change the count by, at most (see below)
+
+
 def _estimate_run(run: str) -> tuple[int, int, int]:
     """A run of 50,000+ letters or symbols is one BPE piece, and exact BPE over it is
-    super-linear: estimate it in 4,096-character blocks. Its true count lies between its
-    UTF-8 length over the longest token (128 bytes) and its UTF-8 length, give or take the one
-    character a piece may take from its neighbours."""
+    super-linear: count it in 4,096-character blocks. Cutting a piece changes its count only
+    near the cut: measured over random cuts in common Chinese, rare CJK, Latin and symbol
+    runs, by -3 to +4 tokens. The interval allows twice that, `_SPLIT_ERROR` per boundary
+    (and per edge, where the run meets its neighbours), within the hard bounds of its size."""
     piece = encoding()._encode_single_piece
-    estimate = sum(len(piece(run[i : i + 4096].encode())) for i in range(0, len(run), 4096))
+    blocks = range(0, len(run), _BLOCK)
+    estimate = sum(len(piece(run[i : i + _BLOCK].encode())) for i in blocks)
+    slack = _SPLIT_ERROR * (len(blocks) + 1)
     size = len(run.encode())
     longest: int = spec()["max_token_bytes"]
-    return estimate, max(0, -(-size // longest) - 1), size + 1
+    lowest = max(0, -(-size // longest) - 1)
+    return estimate, max(lowest, estimate - slack), min(size + 1, estimate + slack)
 
 
 _WS_SET = frozenset(" \t\n\x0b\x0c\r\x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000") | frozenset(

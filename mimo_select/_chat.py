@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from ._bpe import encoding, spec, specials_pattern, utf8_size
+from ._bpe import spec, specials_pattern, utf8_size
 from .errors import RequestError
 
 if TYPE_CHECKING:
@@ -47,6 +47,7 @@ class Chat:
         self._pending: list[str] = []  # text since the last special token
         self._pending_bytes = 0
         self.text_bytes = 0  # with sizes_only: the segments' total UTF-8 size
+        self.text_chars = 0  # with sizes_only: and their characters
         self.nonempty = 0  # with sizes_only: how many segments hold text
         self.specials = 0
         self.inexact: list[str] = []
@@ -138,6 +139,7 @@ class Chat:
         # tokenized as it stands, with the template text around it up to the next special
         if self.sizes_only:
             self._pending_bytes += utf8_size(text)
+            self.text_chars += len(text)
         else:
             self._pending.append(text)
 
@@ -173,14 +175,9 @@ class Chat:
 
     def suffixes(self) -> tuple[int, int]:
         """(fewest, most) tokens the thinking suffix may add."""
-        sizes = {
-            mode: len(encoding().encode(text, allowed_special="all")) if text else 0
-            for mode, text in self.template["thinking_suffix"].items()
-        }
-        if self.thinking is None:
-            return min(sizes.values()), max(sizes.values())
-        size = sizes["enabled" if self.thinking else "disabled"]
-        return size, size
+        from .tokens import _suffix_tokens
+
+        return _suffix_tokens(self.thinking)
 
     def media_notes(self) -> list[str]:
         """What is not known of the media, and how to settle it; each note once."""
@@ -197,6 +194,10 @@ class Chat:
             parts[item.kind] = parts.get(item.kind, 0) + item.tokens
             upper = None if upper is None or item.upper is None else upper + item.upper
         return total, lower, upper, list(parts.items())
+
+    def text_length(self) -> int:
+        """Characters in the segments (with sizes_only, counted as they went by)."""
+        return self.text_chars if self.sizes_only else sum(map(len, self.segments))
 
     def text_size(self) -> int:
         if self.sizes_only:

@@ -301,11 +301,17 @@ def _lift(op: Operator, nodes: list[Node], n: int) -> Node:
 
         return Node(PER_MODEL, and_traits_first, type_)
     flags = [nd.per_model for nd in nodes]
+    # one value per request first: when one is missing, a strict operator need not compute the
+    # per-model operands at all (a planned load against the accounts' limits, say)
+    first = sorted(range(len(nodes)), key=lambda i: flags[i])
 
     def general(t: Any) -> Any:
-        values = [g(t) for g in getters]
-        if strict and any(v is None for v in values):
-            return None
+        values: list[Any] = [None] * len(getters)
+        for i in first:
+            v = getters[i](t)
+            if strict and v is None:
+                return None
+            values[i] = v
         cols: list[Any] = []
         for v, per in zip(values, flags, strict=True):
             if per and isinstance(v, list | tuple):

@@ -9,6 +9,7 @@ models in the guide's order (`$scenario.order`), and reasons quote the row.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
@@ -46,13 +47,42 @@ class Guide:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_by_id", {r.scenario: r for r in self.rows})
+        reads = frozenset().union(*(r.reads for r in self.rows)) if self.rows else frozenset()
+        fields = sorted(r.removeprefix("$traits.") for r in reads if r.startswith("$traits."))
+        thresholds = union_thresholds(self.rows)
+        object.__setattr__(self, "_fields", tuple(f for f in fields if f != "input_tokens"))
+        object.__setattr__(self, "_thresholds", thresholds)
+        object.__setattr__(self, "_found", {})  # what the rows make of each kind of request
 
     def in_force(self, traits: Traits) -> tuple[GuideRow, ...]:
-        """The row the request names, else every row it matches, in the guide's order."""
+        """The row the request names, else every row it matches, in the guide's order.
+
+        The rows read a few traits, and the input count only against a few numbers: requests
+        alike in those are matched alike, so the answer is kept per kind of request."""
         if traits.scenario is not None:
             row = self._by_id.get(traits.scenario)
             return (row,) if row is not None else ()
-        return tuple(row for row in self.rows if row.matches(traits) is True)
+        key = self._key(traits)
+        found: tuple[GuideRow, ...] | None = self._found.get(key)  # type: ignore[attr-defined]
+        if found is None:
+            found = tuple(row for row in self.rows if row.matches(traits) is True)
+            if key is not None and len(self._found) < 4096:  # type: ignore[attr-defined]
+                self._found[key] = found  # type: ignore[attr-defined]
+        return found
+
+    def _key(self, traits: Traits) -> tuple[Any, ...] | None:
+        """The traits the rows read, the count as its place among the rows' thresholds; None
+        when the rows use the count in a way that allows no such key."""
+        thresholds: tuple[float, ...] | None = self._thresholds  # type: ignore[attr-defined]
+        if thresholds is None:
+            return None
+        count = traits.input_tokens
+        if count is None:
+            place, same = -1, False
+        else:
+            place = bisect_left(thresholds, count)
+            same = place < len(thresholds) and thresholds[place] == count
+        return (place, same, *(getattr(traits, f) for f in self._fields))  # type: ignore[attr-defined]
 
     def order(self, traits: Traits) -> tuple[float, ...] | None:
         """Per model: 1 for the first of a row's n models, (n - i) / n for the i-th, the best

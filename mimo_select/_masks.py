@@ -58,8 +58,12 @@ def compile_mask(node: Node, n: int) -> tuple[MaskFn, Pair | None]:
         if fast is not None:
             return fast, None
     evaluate = node.value
+    guards = [a.value for a in node.args if a.kind == TRAIT] if op is not None and op.strict else []
 
     def fallback(t: Any) -> Pair:
+        for get in guards:  # a trait the request does not give: the test does not apply
+            if get(t) is None:
+                return (0, 0)
         values = evaluate(t)
         if isinstance(values, list | tuple):
             return _column_pair(values)

@@ -219,7 +219,7 @@ class Decision:
         n = self._narrator
         per_model: dict[int, list[Violation]] = {}
         for hits, traits, certain in ((self._hits, self.traits, True),
-                                      (self._maybe, self._scored, False)):  # fmt: skip
+                                      (self._maybe, self._high, False)):  # fmt: skip
             for rule, mask in hits:
                 for i in n.indices(mask):
                     per_model.setdefault(i, []).append(n.violation(rule, traits, i, certain))
@@ -233,13 +233,14 @@ class Decision:
         per_model: dict[int, list[Violation]] = {}
         for rule, mask in self._cautions:
             for i in n.indices(mask):
-                per_model.setdefault(i, []).append(n.violation(rule, self._scored_high, i, False))
+                per_model.setdefault(i, []).append(n.violation(rule, self._high, i, False))
         return tuple(Rejection(n.ids[i], tuple(per_model[i])) for i in sorted(per_model))
 
     @property
-    def _scored_high(self) -> Traits:
-        assert self.traits.input_tokens_max is not None
-        return self.traits.at_input(self.traits.input_tokens_max)
+    def _high(self) -> Traits:
+        """The traits at the count's upper bound, where an uncertain limit is judged."""
+        top = self.traits.input_tokens_max
+        return self.traits if top is None else self.traits.at_input(top)
 
     @property
     def unknowns(self) -> tuple[str, ...]:
@@ -253,7 +254,7 @@ class Decision:
             return next((r for r in self.rejected if r.model == model), None)
         n = self._narrator
         index = n.ids.index(model)
-        sides = ((self._hits, self.traits, True), (self._maybe, self._scored, False))
+        sides = ((self._hits, self.traits, True), (self._maybe, self._high, False))
         violations = [
             n.violation(rule, traits, index, certain)
             for hits, traits, certain in sides

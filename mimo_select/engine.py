@@ -273,31 +273,24 @@ class Selector:
             maybe |= mask
         maybe &= ~certain
         fixed = self._scores(low, self._fixed_scorers, self._base_scores)
-        low_scores = self._scores(low, self._token_scorers, fixed)
-        high_scores = self._scores(high, self._token_scorers, fixed)
         eligible = self._full & ~certain
-        unsettled = bool(maybe) or any(
-            low_scores[i] != high_scores[i] for i in self._bits[eligible]
-        )
         count = traits.tokens
-        if unsettled and count is not None and count.refine is not None:
+        if maybe and count is not None and count.refine is not None:
+            # a hard limit inside the interval: count exactly (the count remembers what it has
+            # seen, so a conversation that grew by a message costs that message)
             return self.select(traits.with_count(count.refine()), model=model, strict=strict)
-        if strict:  # fail closed: what may break a limit is rejected
-            order = list(self._bits[eligible & ~maybe])
-            order.sort(key=lambda i: -high_scores[i])
-            return Decision(
-                self._narrator, traits, order, high_scores, hits=low_hits, maybe=extra,
-                scored=high, requested=model,
-            )  # fmt: skip
+        # preferences go by the estimate: a threshold inside the interval is no reason to count
         estimate = count.tokens if count is not None else traits.input_tokens
         guess = traits.at_input(min(max(estimate, traits.input_tokens), traits.input_tokens_max))
         scores = self._scores(guess, self._token_scorers, fixed)
+        if strict:  # fail closed: what may break a limit is rejected
+            eligible &= ~maybe
         order = list(self._bits[eligible])
         order.sort(key=lambda i: -scores[i])
-        cautions = [(r, m & eligible) for r, m in extra if m & eligible]
+        cautions = [] if strict else [(r, m & eligible) for r, m in extra if m & eligible]
         return Decision(
-            self._narrator, traits, order, scores, hits=low_hits, cautions=cautions,
-            scored=guess, requested=model,
+            self._narrator, traits, order, scores, hits=low_hits,
+            maybe=extra if strict else None, cautions=cautions, scored=guess, requested=model,
             plan=None if order else self._plan(traits, low_hits, scores),
         )  # fmt: skip
 

@@ -9,8 +9,6 @@ counted as text: only the first few kilobytes are read, to find the header.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import math
 import re
 import struct
@@ -19,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from ._audio import audio_length
+from ._payload import Payload, payload_source
 from .catalog import AudioTokens, Catalog, ImageTokens, MediaTokens, VideoTokens
 from .errors import RequestError
 
@@ -27,7 +26,7 @@ __all__ = [
     "image_tokens", "video_tokens",
 ]  # fmt: skip
 
-_JPEG_SCAN_CHARS = 1 << 18  # JPEG frame headers can follow large EXIF blocks
+_JPEG_SEGMENTS = 512  # segments walked before the frame header; real files have a dozen
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,6 +282,7 @@ def _given(sizes: MediaSizes | None, ref: MediaRef) -> MediaSize | None:
 
 
 def _image_source(part: Mapping[str, Any], where: str) -> str:
+    """The image's URL, data URL, or (Anthropic) bare base64 data."""
     if part.get("type") == "image_url":
         image = part.get("image_url")
         url = image.get("url") if isinstance(image, Mapping) else image
@@ -293,31 +293,22 @@ def _image_source(part: Mapping[str, Any], where: str) -> str:
     if not isinstance(source, Mapping):
         raise RequestError("an image block needs a `source` object", where=f"{where}.source")
     if source.get("type") == "base64" and isinstance(source.get("data"), str):
-        return "data:;base64," + str(source["data"][:_JPEG_SCAN_CHARS])
+        return str(source["data"])
     if isinstance(source.get("url"), str):
         return str(source["url"])
     raise RequestError("an image source needs `data` or `url`", where=f"{where}.source")
 
 
-def _payload_head(url: str, chars: int) -> bytes | None:
-    """The first bytes of a `data:...;base64,` payload, decoding only `chars` characters."""
-    if not url.startswith("data:"):
-        return None
-    comma = url.find(",", 0, 256)
-    if comma < 0 or ";base64" not in url[:comma]:
-        return None
-    head = url[comma + 1 : comma + 1 + chars]
-    head = head[: len(head) - len(head) % 4]
-    try:
-        return base64.b64decode(head, validate=False)
-    except (binascii.Error, ValueError):
-        return None
-
-
-def _image_size(url: str, where: str) -> tuple[int, int] | None:
+def _image_size(source: str, where: str) -> tuple[int, int] | None:
     """(width, height) from a PNG, GIF, WebP or JPEG header; None for a URL or an unknown
     format. A header that states no pixels is an error: the platform would refuse it."""
-    size = _header_size(url)
+    found = payload_source(source)
+    if found is None:
+        return None
+    try:
+        size = _header_size(Payload(source, found[1]))
+    except RequestError as exc:  # invalid base64 in the header
+        raise RequestError(exc.message, where=where) from None
     if size is not None and (size[0] <= 0 or size[1] <= 0):
         raise RequestError(
             f"the image header says {size[0]}x{size[1]} pixels; an image needs both sides",
@@ -326,10 +317,8 @@ def _image_size(url: str, where: str) -> tuple[int, int] | None:
     return size
 
 
-def _header_size(url: str) -> tuple[int, int] | None:
-    head = _payload_head(url, 64)  # PNG, GIF and WebP state their size within 48 bytes
-    if not head:
-        return None
+def _header_size(payload: Payload) -> tuple[int, int] | None:
+    head = payload.read(0, 48)  # PNG, GIF and WebP state their size within 48 bytes
     if head.startswith(b"\x89PNG\r\n\x1a\n") and len(head) >= 24:
         return struct.unpack(">II", head[16:24])
     if head[:6] in (b"GIF87a", b"GIF89a") and len(head) >= 10:
@@ -337,7 +326,7 @@ def _header_size(url: str) -> tuple[int, int] | None:
     if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
         return _webp_size(head)
     if head.startswith(b"\xff\xd8"):
-        return _jpeg_size(_payload_head(url, _JPEG_SCAN_CHARS) or head)
+        return _jpeg_size(payload)
     return None
 
 
@@ -354,20 +343,27 @@ def _webp_size(head: bytes) -> tuple[int, int] | None:
     return None
 
 
-def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+def _jpeg_size(payload: Payload) -> tuple[int, int] | None:
+    """Walk the JPEG's segments to its frame header, reading each segment's four-byte head
+    and jumping over its body (an EXIF block of a megabyte costs nothing to skip)."""
     i = 2
-    while i + 9 < len(data):
-        if data[i] != 0xFF:
+    for _ in range(_JPEG_SEGMENTS):
+        head = payload.read(i, 9)
+        if len(head) < 4 or head[0] != 0xFF:
             return None
-        marker = data[i + 1]
-        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+        marker = head[1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:  # no length
             i += 2
             continue
-        (length,) = struct.unpack(">H", data[i + 2 : i + 4])
         if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            h, w = struct.unpack(">HH", data[i + 5 : i + 9])
+            if len(head) < 9:
+                return None
+            h, w = struct.unpack(">HH", head[5:9])
             return w, h
-        i += 2 + length
+        i += 2 + int.from_bytes(head[2:4], "big")
     return None
 
 

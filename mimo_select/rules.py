@@ -379,6 +379,10 @@ def _guide(ruleset: RuleSet, catalog: Catalog) -> Guide:
         except ExpressionError as exc:
             problems.append(doc.problem((*at, "matches", *exc.path), exc.message, exc.hint))
             continue
+        if node.per_model:
+            problems.append(doc.problem((*at, "matches"), "`matches` reads the request ($traits,"
+                                        " $settings), not the models"))  # fmt: skip
+            continue
         if node.type not in ("bool", "any"):
             problems.append(doc.problem((*at, "matches"), f"`matches` must be a bool, not a "
                                         f"{node.type}"))  # fmt: skip

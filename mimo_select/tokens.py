@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from . import _bpe
 from ._bpe import spec, utf8_size
 from ._chat import Chat, bound_no_tokenizer, suffix_bounds
+from ._memo import count_segments
 from .errors import RequestError
 
 if TYPE_CHECKING:
@@ -105,14 +106,37 @@ def count_text(text: str) -> TokenCount:
 def bound_text(text: str) -> TokenCount:
     """The interval for `text` without tokenizing: every token is 1 to 128 bytes of UTF-8."""
     size = utf8_size(text)
-    return _bound(size, 0, -(-size // spec()["max_token_bytes"]), lambda: count_text(text))
+    lower = -(-size // spec()["max_token_bytes"])
+    return _bound(size, 0, lower, lambda: count_text(text), len(text))
 
 
-def _bound(size: int, template: int, lower: int, refine: Callable[[], TokenCount]) -> TokenCount:
+def estimate(size: int, chars: int) -> int:
+    """Tokens in text of `size` UTF-8 bytes and `chars` characters, estimated from sizes
+    alone (calibrated in `data/tokenizer/mimo.json`): a point for preferences to go by."""
+    per_ascii, per_other = _estimate_rates()
+    other = max(0, (size - chars) // 2)  # most non-ASCII text is 3-byte CJK
+    return round((chars - other) * per_ascii + other * per_other)
+
+
+@cache
+def _estimate_rates() -> tuple[float, float]:
+    e = spec()["estimate"]
+    return 1 / float(e["ascii_bytes_per_token"]), float(e["tokens_per_other_char"])
+
+
+def _bound(
+    size: int,
+    template: int,
+    lower: int,
+    refine: Callable[[], TokenCount],
+    chars: int | None = None,
+) -> TokenCount:
     """A count known only as an interval: `size` bytes of text (each at least a byte per
-    token), `template` tokens around it, at least `lower` tokens in all."""
+    token) in `chars` characters, `template` tokens around it, at least `lower` tokens in
+    all. Its `tokens` is an estimate from the sizes, inside the interval."""
+    guess = template + estimate(size, size if chars is None else chars)
     return TokenCount(
-        tokens=template + size,
+        tokens=min(max(guess, lower), template + size),
         exact=False,
         upper_bound=template + size,
         tokenizer=spec()["name"],
@@ -225,16 +249,70 @@ def quick_bound(messages: Any, thinking: bool | None) -> TokenCount | None:
     if max(map(len, messages)) > 2 and any(len(m) > 2 + ("name" in m) for m in messages):
         return None  # other fields (tool calls, reasoning): the full renderer handles them
     text = "".join(contents)
-    size += utf8_size(text)
+    text_bytes = utf8_size(text)
+    size += text_bytes
     specials = 2 * len(messages) + 1  # each turn's <|im_start|> and <|im_end|>; the prefix's
     has_system = messages[0]["role"] in ("system", "developer")
     if not has_system:
-        size += len(spec()["chat"]["default_system"]) + 7  # "system\n"
+        size += _default_system_bytes()
         specials += 2
     size, template = _with_prompt(size, specials, thinking)
+    chars = size - text_bytes + len(text)  # all but the contents is ASCII
     segments = len(messages) + (not has_system) + 1  # each holds text: a token at least
     lower = specials + max(segments, -(-size // spec()["max_token_bytes"]))
-    return _bound(size, template, lower, lambda: chat_count(messages, None, thinking, None))
+    return _bound(size, template, lower, lambda: plain_count(messages, thinking), chars)
+
+
+def plain_count(messages: list[dict[str, Any]], thinking: bool | None) -> TokenCount:
+    """`count_chat` for the quick bound's shape (plain string contents, no tools), rendering
+    nothing: each turn is one segment, `role\\ncontent`, between special tokens, counted from
+    memory where it was seen before. The same number the renderer gives (the tests hold it)."""
+    chat = spec()["chat"]
+    roles = _ROLE_TEXT
+    keys: list[tuple[str, str]] = [(roles[m["role"]], m["content"]) for m in messages]
+    specials = 2 * len(messages) + 1
+    if messages[0]["role"] not in ("system", "developer"):
+        keys.insert(0, ("system\n", chat["default_system"]))
+        specials += 2
+    keys.append(("assistant\n", ""))  # the generation prompt's own segment
+    text = 0
+    for n, _, _ in count_segments(keys, lambda i: keys[i][0] + keys[i][1]):
+        text += n
+    low_suffix, high_suffix = _suffix_tokens(thinking)
+    notes = () if low_suffix == high_suffix else (
+        "thinking not set: the prompt suffix depends on the model's default",
+    )  # fmt: skip
+    return TokenCount(
+        tokens=text + specials + high_suffix,
+        exact=low_suffix == high_suffix,
+        upper_bound=text + specials + high_suffix,
+        tokenizer=spec()["name"],
+        parts=(("text", text), ("template", specials + high_suffix)),
+        lower_bound=text + specials + low_suffix,
+        notes=notes,
+    )
+
+
+_ROLE_TEXT = {"system": "system\n", "developer": "system\n", "user": "user\n",
+              "assistant": "assistant\n"}  # fmt: skip
+
+
+@cache
+def _suffix_tokens(thinking: bool | None) -> tuple[int, int]:
+    """(fewest, most) tokens the thinking suffix adds."""
+    sizes = {
+        mode: len(_bpe.encoding().encode(text, allowed_special="all")) if text else 0
+        for mode, text in spec()["chat"]["thinking_suffix"].items()
+    }
+    if thinking is None:
+        return min(sizes.values()), max(sizes.values())
+    size = sizes["enabled" if thinking else "disabled"]
+    return size, size
+
+
+@cache
+def _default_system_bytes() -> int:
+    return len(spec()["chat"]["default_system"]) + len("system\n")
 
 
 # the turns the quick bound handles, and the bytes each adds besides its content: the role as
@@ -249,8 +327,7 @@ def _counted(chat: Chat) -> TokenCount:
         chat = Chat(chat.messages, chat.tools, chat.thinking, chat.catalog,
                     media_sizes=chat.media_sizes)  # fmt: skip
     text = text_low = text_high = 0
-    for segment in chat.segments:
-        n, low, high = _bpe.count_text_parts(segment)
+    for n, low, high in count_segments(chat.segments, chat.segments.__getitem__):
         text, text_low, text_high = text + n, text_low + low, text_high + high
     low_suffix, high_suffix = chat.suffixes()
     media_tokens, media_lower, media_upper, media_parts = chat.media_totals()
@@ -286,8 +363,9 @@ def _bounded(chat: Chat) -> TokenCount:
     lower = chat.specials + max(nonempty, -(-size // longest)) + media_lower
     upper = None if media_upper is None else chat.specials + size + suffix_bytes + media_upper
     notes = ["bounded by UTF-8 length; not tokenized", *chat.media_notes()]
+    guess = chat.specials + suffix_bytes + estimate(size, chat.text_length()) + media_tokens
     return TokenCount(
-        tokens=chat.specials + size + suffix_bytes + media_tokens,
+        tokens=max(guess, lower) if upper is None else min(max(guess, lower), upper),
         exact=False,
         upper_bound=upper,
         tokenizer=spec()["name"],

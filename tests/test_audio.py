@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mimo_select import _audio
+from mimo_select import _audio, _payload
 from mimo_select._audio import audio_seconds
 from mimo_select.errors import RequestError
 
@@ -50,18 +50,18 @@ def outcome(data: str, fmt: str | None = None) -> float | RequestError | None:
 
 
 @pytest.fixture
-def payloads(monkeypatch: pytest.MonkeyPatch) -> list[_audio._Payload]:
-    """Every `_Payload` made while the test runs, to count the bytes decoded."""
-    made: list[_audio._Payload] = []
+def payloads(monkeypatch: pytest.MonkeyPatch) -> list[_audio.Payload]:
+    """Every `Payload` made while the test runs, to count the bytes decoded."""
+    made: list[_audio.Payload] = []
 
-    class Counted(_audio._Payload):
+    class Counted(_audio.Payload):
         __slots__ = ()
 
         def __init__(self, text: str, start: int) -> None:
             super().__init__(text, start)
             made.append(self)
 
-    monkeypatch.setattr(_audio, "_Payload", Counted)
+    monkeypatch.setattr(_audio, "Payload", Counted)
     return made
 
 
@@ -116,7 +116,7 @@ def test_unpadded_base64() -> None:
 def test_vbri_header() -> None:
     """Fraunhofer's VBRI header (no encoder here writes one): frames at byte 14 of the tag."""
     raw = FILES["no-header-cbr-2s.mp3"]
-    start = _audio._skip_id3(_audio._Payload(b64(raw), 0))
+    start = _audio._skip_id3(_audio.Payload(b64(raw), 0))
     header = raw[start : start + 4]
     frame = _audio._frame(header, 0)
     assert frame is not None
@@ -162,7 +162,7 @@ def _big_payloads() -> Iterator[tuple[str, bytes, float, int]]:
     raw = FILES["lame-cbr-2s.mp3"]
     yield "mp3 with an Info header", raw + bytes(TEN_MB), 2.0, 1024
     raw = FILES["no-header-cbr-2s.mp3"]
-    start = _audio._skip_id3(_audio._Payload(b64(raw), 0))
+    start = _audio._skip_id3(_audio.Payload(b64(raw), 0))
     frames = raw[start:-128]
     copies = TEN_MB // len(frames) + 1
     body = frames * copies
@@ -183,7 +183,7 @@ BIG = list(_big_payloads())
 @pytest.mark.parametrize(("name", "raw", "seconds", "budget"), BIG, ids=[b[0] for b in BIG])
 @pytest.mark.parametrize("wrapped", [False, True], ids=["one-line", "wrapped"])
 def test_a_10_mb_payload_decodes_only_slices(
-    payloads: list[_audio._Payload],
+    payloads: list[_audio.Payload],
     name: str,
     raw: bytes,
     seconds: float,
@@ -197,7 +197,7 @@ def test_a_10_mb_payload_decodes_only_slices(
     assert 0 < payloads[0].decoded <= budget, name
 
 
-def test_the_search_for_the_last_ogg_page_is_bounded(payloads: list[_audio._Payload]) -> None:
+def test_the_search_for_the_last_ogg_page_is_bounded(payloads: list[_audio.Payload]) -> None:
     with pytest.raises(RequestError, match="no complete Ogg page"):
         audio_seconds(b64(FILES["opus-2s.ogg"] + bytes(TEN_MB)))
     assert payloads[0].decoded <= 2 * _audio._OGG_MAX_PAGE + 1024
@@ -363,10 +363,10 @@ def _nested_moov() -> bytes:
     ],
 )
 def test_pathological_structures_give_up_within_a_bounded_number_of_reads(
-    payloads: list[_audio._Payload], raw: bytes, fmt: str | None
+    payloads: list[_audio.Payload], raw: bytes, fmt: str | None
 ) -> None:
     assert not isinstance(outcome(b64(raw), fmt), float)
-    assert payloads[0]._reads <= _audio._MAX_READS
+    assert payloads[0]._reads <= _payload._MAX_READS
     assert payloads[0].decoded <= 4 * _audio._OGG_MAX_PAGE
 
 

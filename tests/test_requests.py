@@ -140,26 +140,45 @@ def test_apply_sets_the_model_without_touching_the_original() -> None:
         none.apply(body)
 
 
+def jpeg_with_exif(width: int, height: int, exif: int) -> bytes:
+    blocks = b""
+    while exif > 0:  # APP1 segments of at most 65,533 bytes each
+        size = min(exif, 65_000)
+        blocks += b"\xff\xe1" + struct.pack(">H", size + 2) + b"\0" * size
+        exif -= size
+    sof = b"\xff\xc0" + struct.pack(">HBHHB", 11, 8, height, width, 1) + b"\x01\x11\x00"
+    return b"\xff\xd8" + blocks + sof + b"\xff\xd9"
+
+
 def test_a_20mb_inline_image_is_sized_from_its_header(monkeypatch: pytest.MonkeyPatch) -> None:
     payload = png(1920, 1080) + b"\0" * (15 * 1024 * 1024)
     url = "data:image/png;base64," + base64.b64encode(payload).decode()
     assert len(url) > 20_000_000
+    import binascii
+
     decoded: list[int] = []
-    real = base64.b64decode
+    real = binascii.a2b_base64
 
     def spy(data: Any, *a: Any, **k: Any) -> bytes:
         decoded.append(len(data))
         return real(data, *a, **k)
 
-    monkeypatch.setattr(base64, "b64decode", spy)
+    monkeypatch.setattr(binascii, "a2b_base64", spy)
     body = {"messages": [user([{"type": "text", "text": "what is it?"},
                                {"type": "image_url", "image_url": {"url": url}}])]}  # fmt: skip
     d = SELECTOR.route(body)
     assert d.model == "mimo-v2.5"
     assert d.traits.tokens is not None
     assert dict(d.traits.tokens.parts)["image"] == 2040
-    assert max(decoded) <= 1 << 18  # only the header's neighbourhood was decoded
+    assert sum(decoded) <= 128  # base64 characters: only the header was decoded
     assert d.apply(body)["messages"] is body["messages"]
+    decoded.clear()
+    exif = jpeg_with_exif(1920, 1080, 1_000_000)  # the frame header a megabyte in
+    body["messages"][0]["content"][1]["image_url"]["url"] = (
+        "data:image/jpeg;base64," + base64.b64encode(exif).decode()
+    )
+    assert dict(SELECTOR.route(body).traits.tokens.parts)["image"] == 2040  # type: ignore[union-attr]
+    assert sum(decoded) <= 512  # a few segment heads (16 of them), not the megabyte between
 
 
 def test_a_1000_message_conversation_is_counted_exactly() -> None:
