@@ -149,8 +149,8 @@ def litellm_work() -> dict[str, Callable[[dict[str, Any]], object]] | None:
 def conversation(language: str, turns: int) -> list[dict[str, str]]:
     rng = random.Random(11)
     if language == "english":
-        words = ("the report shows revenue growth in every region while costs fell and the "
-                 "team expects more next quarter as demand holds").split()  # fmt: skip
+        words = ["the", "report", "shows", "revenue", "growth", "in", "every", "region", "while",
+                 "costs", "fell", "team", "expects", "more", "next", "quarter", "demand"]  # fmt: skip
         say = lambda: " ".join(rng.choice(words) for _ in range(26))  # noqa: E731
     else:
         say = lambda: "".join(rng.choice("收入增长成本下降团队预计下季度需求稳定地区报告显示")  # noqa: E731
@@ -179,7 +179,7 @@ def near_the_window(selector: Selector) -> None:
     rng = random.Random(5)
     tool = {"type": "function", "function": {"name": "search", "description": "Search.",
             "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}}}  # fmt: skip
-    words = "alpha beta gamma delta epsilon zeta eta theta iota kappa".split()
+    words = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota"]
     english = " ".join(rng.choice(words) for _ in range(250_000))
     chinese = "".join(
         rng.choice("收入增长成本下降团队预计下季度需求稳定地区报告显示") for _ in range(380_000)

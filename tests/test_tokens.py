@@ -483,9 +483,9 @@ def _vocabulary_words(kind: str) -> list[str]:
             text = token.decode("utf-8")
         except UnicodeDecodeError:
             continue
-        if kind == "cjk" and text and all("\u4e00" <= ch <= "\u9fff" for ch in text):
-            words.append(text)
-        elif kind == "latin" and text.isascii() and text.isalpha():
+        cjk = bool(text) and all("\u4e00" <= ch <= "\u9fff" for ch in text)
+        latin = text.isascii() and text.isalpha()
+        if (kind == "cjk" and cjk) or (kind == "latin" and latin):
             words.append(text)
     return sorted(words)[:20_000]
 
