@@ -63,7 +63,7 @@ def bodies() -> dict[str, dict[str, Any]]:
         "past the old switch": {
             "model": "auto",
             "messages": [{**m, "content": m["content"] + "word " * 8} for m in long_chat],
-        },  # fmt: skip
+        },
         "multimodal": {
             "model": "auto",
             "messages": [
