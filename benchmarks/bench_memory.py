@@ -61,6 +61,27 @@ def run(label: str, n: int, tool_bytes: int, checkpoints: tuple[int, ...]) -> No
             print(f"  {i:6,}   {now:7.1f}   {peak:8.1f}   {time.perf_counter() - start:5.1f}")
 
 
+def fill_the_count_memory() -> None:
+    """Count distinct conversations until the count memory holds its budget, and then some:
+    the resident set with the memory full, and that it stays there."""
+    from mimo_select import _memo
+
+    selector = Selector.default()
+    rng = random.Random(3)
+    budget = _memo.MEMORY.budget
+    print(f"\ncount memory: budget {budget:,} characters")
+    print("  characters held   entries   RSS MiB   peak MiB")
+    fed = 0
+    for checkpoint in (0.25, 0.5, 1.0, 1.5, 2.0):
+        while fed < checkpoint * budget:
+            messages = [{"role": "user", "content": words(rng, 400)} for _ in range(20)]
+            selector.read({"messages": messages}, exact=True)
+            fed += sum(len(m["content"]) for m in messages)
+        now, peak = rss()
+        memory = _memo.MEMORY
+        print(f"  {memory.chars:15,}   {len(memory):7,}   {now:7.1f}   {peak:8.1f}")
+
+
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
     now, peak = rss()
@@ -69,6 +90,7 @@ def main() -> None:
     run("chats with tools, counted exactly", n, 4_000, marks)
     big = max(1, n // 33)  # 300 for the default run
     run("1 MB tool schemas", big, 1_000_000, tuple(sorted({1, big // 3, 2 * big // 3, big})))
+    fill_the_count_memory()
 
 
 if __name__ == "__main__":

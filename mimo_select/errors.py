@@ -24,6 +24,8 @@ __all__ = [
     "UnknownModelError",
     "UsageError",
     "UsageStoreError",
+    "UsageStoreWarning",
+    "UsageValueError",
     "suggest",
 ]
 
@@ -167,3 +169,11 @@ class UsageError(MimoSelectError):
 
 class UsageStoreError(MimoSelectError):
     """A rate-limit usage store cannot be reached or answered wrongly (`on_error="closed"`)."""
+
+
+class UsageValueError(MimoSelectError, ValueError):
+    """A usage-store argument is wrong: a `limits` key or value, a candidate, a usage object."""
+
+
+class UsageStoreWarning(RuntimeWarning):
+    """Redis went away and `on_error="open"` admits on a local count (once per outage)."""

@@ -44,7 +44,13 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from ._usage_lua import SCRIPT
-from .errors import MimoSelectError, UnknownModelError, UsageStoreError, did_you_mean
+from .errors import (
+    UnknownModelError,
+    UsageStoreError,
+    UsageStoreWarning,
+    UsageValueError,
+    did_you_mean,
+)
 
 if TYPE_CHECKING:
     import redis
@@ -71,14 +77,6 @@ log = logging.getLogger(__name__)
 LIMIT_KEYS = ("rpm", "tpm")  # the limits a model has, as `limits=` and the catalog name them
 _KINDS = {1: "rpm", 2: "tpm", 3: "cooldown"}  # the Lua script's refusal codes
 _US = 1_000_000
-
-
-class UsageValueError(MimoSelectError, ValueError):
-    """A usage-store argument is wrong: a `limits` key or value, a candidate, a usage object."""
-
-
-class UsageStoreWarning(RuntimeWarning):
-    """Redis went away and `on_error="open"` admits on a local count (once per outage)."""
 
 
 # --- values -----------------------------------------------------------------------------------
@@ -684,7 +682,7 @@ def _admission(d: _Decision, specs: Sequence[_Spec], lease: LeaseT | None) -> Ad
 # --- many processes and hosts -----------------------------------------------------------------
 
 
-class _BadReplyError(Exception):
+class _BadReplyError(UsageStoreError):
     """The script answered something this module did not send it to answer."""
 
 

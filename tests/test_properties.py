@@ -187,3 +187,47 @@ def test_a_64_model_catalog_decides_like_per_model_evaluation(t: Traits) -> None
     assert by_mask == by_model
     eligible = [m for m in BIG.catalog.ids if BIG.fits(m, t)]
     assert sorted(eligible) == sorted(c.model for c in d.ranked)
+
+
+@st.composite
+def near_limits(draw: Any) -> dict[str, Any]:
+    """Bodies whose size straddles hard limits: speech requests around the 8K window of the
+    TTS models, text requests with tools, plain and unpunctuated text, grown conversations."""
+    words = draw(
+        st.sampled_from([["alpha", "beta", "gamma"], ["收入", "增长", "成本"], ["a_b", "x-y"]])
+    )
+    sep = draw(st.sampled_from([" ", "", "\n"]))
+    turns = draw(st.integers(1, 6))
+    size = draw(st.integers(500, 9_000))
+    messages = [
+        {"role": "user" if i % 2 == 0 else "assistant",
+         "content": sep.join(draw(st.lists(st.sampled_from(words), min_size=size // turns,
+                                            max_size=size // turns)))}
+        for i in range(turns)
+    ]  # fmt: skip
+    body: dict[str, Any] = {"messages": messages}
+    if draw(st.booleans()):
+        body["audio"] = {"voice": "mimo_default"}  # speech: the 8,192-token window decides
+    elif draw(st.booleans()):
+        body["tools"] = [{"type": "function", "function": {"name": "f", "parameters": {
+            "type": "object", "properties": {"q": {"type": "string"}}}}}]  # fmt: skip
+    if draw(st.booleans()):
+        body["max_tokens"] = draw(st.integers(0, 4_000))
+    return body
+
+
+@settings(max_examples=60, deadline=None)
+@given(near_limits())
+def test_bounds_estimates_and_memory_decide_as_counting_everything_does(body: Any) -> None:
+    """Whatever path a decision takes (a bound, an estimate, counts from memory), the models a
+    hard limit admits or rejects are the ones counting every token admits or rejects, and the
+    interval it states holds the exact count."""
+    decision = SELECTOR.route(body)
+    exact = SELECTOR.read(body, exact=True)
+    on_exact = SELECTOR.select(exact.traits)
+    assert {c.model for c in decision.ranked} == {c.model for c in on_exact.ranked}
+    assert {r.model for r in decision.rejected} == {r.model for r in on_exact.rejected}
+    count, true = decision.traits.tokens, exact.tokens
+    assert count is not None
+    assert count.lower_bound <= true.lower_bound
+    assert count.upper_bound is None or true.upper_bound <= count.upper_bound  # type: ignore[operator]

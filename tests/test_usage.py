@@ -127,6 +127,19 @@ def make(request: pytest.FixtureRequest, loop: asyncio.AbstractEventLoop) -> Ite
             store.close()
 
 
+@pytest.fixture(params=["memory", "redis"])
+def make_threaded(
+    request: pytest.FixtureRequest, loop: asyncio.AbstractEventLoop
+) -> Iterator[Make]:
+    """The stores one instance of which many threads share (an event loop is one thread)."""
+    url = None if request.param == "memory" else request.getfixturevalue("redis_url")
+    factory, made = _factory(request.param, url, loop)
+    yield factory
+    for store in made:
+        if hasattr(store, "close"):
+            store.close()
+
+
 @pytest.fixture(params=["redis", "async"])
 def make_shared(request: pytest.FixtureRequest, loop: asyncio.AbstractEventLoop) -> Iterator[Make]:
     """A factory of stores that share one account: replicas (Redis only)."""
@@ -735,10 +748,8 @@ def test_the_redis_fixture_fails_under_ci_without_redis_server(
         redis_fixtures._binary()
 
 
-def test_stores_serve_many_threads_through_one_instance(make: Make) -> None:
-    store = make(limits={A: {"rpm": 1000}}, window=5)
-    if isinstance(store, SyncStore):
-        pytest.skip("an event loop is one thread: see the asyncio test")
+def test_stores_serve_many_threads_through_one_instance(make_threaded: Make) -> None:
+    store = make_threaded(limits={A: {"rpm": 1000}}, window=5)
     errors: list[BaseException] = []
 
     def run() -> None:
