@@ -15,12 +15,14 @@ from .errors import (
     MimoSelectError,
     NoEligibleModelError,
     NotARequestError,
+    RateLimitedError,
     RequestError,
     RulesError,
     TokenizerError,
     TraitsError,
     UnknownModelError,
     UsageError,
+    UsageStoreError,
 )
 
 if TYPE_CHECKING:
@@ -39,10 +41,30 @@ if TYPE_CHECKING:
     from .media import MediaRef, MediaSize
     from .requests import Request, read_request
     from .rules import RuleSet, load_rules
+    from .sending import Sent, asend_with_limits, send_with_limits
     from .tokens import TokenCount, count_chat, count_tokens
     from .traits import Traits
+    from .usage import (
+        AsyncLease,
+        AsyncRedisUsage,
+        Lease,
+        MemoryUsage,
+        ModelUsage,
+        RedisUsage,
+        Refusal,
+    )
 
 _LAZY = {
+    "AsyncLease": "usage",
+    "AsyncRedisUsage": "usage",
+    "Lease": "usage",
+    "MemoryUsage": "usage",
+    "ModelUsage": "usage",
+    "RedisUsage": "usage",
+    "Refusal": "usage",
+    "Sent": "sending",
+    "asend_with_limits": "sending",
+    "send_with_limits": "sending",
     "Candidate": "decisions",
     "Catalog": "catalog",
     "Decision": "decisions",
@@ -86,6 +108,8 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "AsyncLease",
+    "AsyncRedisUsage",
     "Candidate",
     "Catalog",
     "CatalogError",
@@ -93,21 +117,28 @@ __all__ = [
     "Decision",
     "Explanation",
     "GuideEntry",
+    "Lease",
     "Length",
     "LoadPlan",
     "MediaRef",
     "MediaSize",
+    "MemoryUsage",
     "MimoSelectError",
     "Model",
+    "ModelUsage",
     "NoEligibleModelError",
     "NotARequestError",
+    "RateLimitedError",
     "Reason",
+    "RedisUsage",
+    "Refusal",
     "Rejection",
     "Request",
     "RequestError",
     "RuleSet",
     "RulesError",
     "Selector",
+    "Sent",
     "Share",
     "TokenCount",
     "TokenizerError",
@@ -115,11 +146,14 @@ __all__ = [
     "TraitsError",
     "UnknownModelError",
     "UsageError",
+    "UsageStoreError",
     "Violation",
     "__version__",
+    "asend_with_limits",
     "count_chat",
     "count_tokens",
     "load_catalog",
     "load_rules",
     "read_request",
+    "send_with_limits",
 ]

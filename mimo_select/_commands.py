@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any, TextIO
@@ -433,3 +434,136 @@ def check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     report.errors[:0] = found.errors
     REPORTERS[args.output](report, out, args.verbose, report_rules(selector))
     return report.exit_code
+
+
+# --- usage -----------------------------------------------------------------------------------
+
+_REDIS_TIMEOUT = 2.0  # seconds: a person waits for a remote or TLS Redis, not a router
+
+
+def usage(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """What a shared Redis usage store holds now, read with on_error="closed": a status
+    command shows Redis's count or an error, never a made-up local one."""
+    from .errors import UsageStoreError, UsageValueError
+    from .usage import RedisUsage, _describe
+
+    url = args.redis
+    try:
+        where = _describe(url, None)  # without user or password
+    except UsageValueError as exc:
+        raise UsageError(f"--redis: {exc.message}") from None
+    catalog = _catalog(args)
+    store = RedisUsage(
+        url, account=args.account, window=args.window, catalog=catalog, on_error="closed",
+        prefix=args.prefix, timeout=_REDIS_TIMEOUT,
+    )  # fmt: skip
+    try:
+        rows = store.usage()
+    except UsageStoreError as exc:
+        raise UsageError(_unreadable(where, exc)) from None
+    finally:
+        store.close()
+    if args.active:
+        rows = tuple(u for u in rows if u.requests or u.cooling_for > 0)
+    unlimited = [m.id for m in catalog.models if m.rpm is None or m.tpm is None]
+    if args.json:
+        _print_json(
+            {
+                "account": args.account, "redis": where, "window": store.window,
+                "source": rows[0].source if rows else store.source, "clock": "redis",
+                "models": [_usage_json(u) for u in rows], "no_limits": unlimited,
+            },
+            out,
+        )  # fmt: skip
+        return EXIT_OK
+    style = _style(out)
+    head = f"Account {args.account!r} at {where}, window {store.window:g} s by Redis's clock"
+    out.write(head + "\n")  # one line, however long the URL: a script may read it
+    if rows:
+        header, *body = _text.table(
+            ["MODEL", "REQUESTS", "TOKENS", "COOLING", "FREES IN", "EMPTY IN"],
+            [
+                [u.model, f"{u.requests:,} / {u.rpm:,}",
+                 f"{_token_amount(u.tokens)} / {_token_amount(u.tpm)}",
+                 _in_seconds(u.cooling_for or None), _in_seconds(u.frees_in),
+                 _in_seconds(u.empty_in)]
+                for u in rows
+            ],
+        )  # fmt: skip
+        out.write(style(header, "bold") + "\n")
+        out.writelines(line + "\n" for line in body)
+    else:
+        out.write("No requests in the window and no model cooling down.\n")
+    notes = [n for n in map(_not_admitting, rows) if n]
+    if unlimited:
+        notes.append(f"Not shown: {', '.join(unlimited)} (the catalog gives no RPM or TPM limit).")
+    if notes:
+        out.write("\n")
+        for note in notes:
+            out.writelines(line + "\n" for line in _text.wrap(note, 80, "", "  "))
+    return EXIT_OK
+
+
+def _unreadable(where: str, exc: Exception) -> str:
+    """Why the store could not be read, and what to do about it."""
+    import redis.exceptions as rx
+
+    cause = exc.__cause__
+    detail = f"{type(cause).__name__}: {cause}" if cause else str(exc)
+    if isinstance(cause, rx.AuthenticationError | rx.AuthorizationError):
+        hint = "check the user and password in the URL (redis://USER:PASSWORD@HOST:PORT/DB)"
+    elif isinstance(cause, rx.ConnectionError | rx.TimeoutError):
+        hint = (
+            "is Redis running there? Start one with `redis-server` (or `docker run -p "
+            "6379:6379 redis`), or check the host and port in --redis"
+        )
+    elif isinstance(cause, rx.ResponseError):
+        hint = "the usage store needs Redis 5 or newer that runs Lua scripts (EVALSHA)"
+    else:
+        hint = "check that --redis, --account and --prefix name the stores' Redis and keys"
+    return f"cannot read usage from Redis at {where} ({detail}); {hint}"
+
+
+def _usage_json(u: Any) -> dict[str, Any]:
+    def seconds(value: float | None) -> float | None:
+        return None if value is None else round(value, 3)
+
+    return {
+        "model": u.model, "requests": u.requests, "rpm": u.rpm, "tokens": u.tokens,
+        "tpm": u.tpm, "cooling_for": seconds(u.cooling_for), "frees_in": seconds(u.frees_in),
+        "empty_in": seconds(u.empty_in),
+    }  # fmt: skip
+
+
+def _not_admitting(u: Any) -> str | None:
+    """Why a model admits nothing now, and when that changes; None when it admits."""
+    why = []
+    if u.cooling_for > 0:
+        why.append(f"cooling down after a 429 for {_in_seconds(u.cooling_for)}")
+    if u.requests >= u.rpm:
+        why.append(f"at its RPM limit ({u.requests:,} of {u.rpm:,} requests)")
+    if u.tokens >= u.tpm:
+        why.append(f"at its TPM limit ({u.tokens:,} of {u.tpm:,} tokens)")
+    if not why:
+        return None
+    full = u.requests >= u.rpm or u.tokens >= u.tpm
+    frees = f"; its oldest request leaves in {_in_seconds(u.frees_in)}" if full else ""
+    return f"{u.model} admits nothing now: {' and '.join(why)}{frees}."
+
+
+def _in_seconds(value: float | None) -> str:
+    """Seconds to one decimal, rounded up: a wait shown never ends before it does."""
+    if value is None:
+        return "-"
+    return f"{math.ceil(round(value * 10, 6)) / 10:.1f} s"
+
+
+def _token_amount(value: int) -> str:
+    """Exact below 100,000; above, three significant digits rounded down (9,999,999 is
+    9.99M, never a full-looking 10M)."""
+    if value < 100_000:
+        return f"{value:,}"
+    size, suffix = (1_000_000, "M") if value >= 1_000_000 else (1_000, "K")
+    digits = len(str(value // size))
+    step = 10 ** max(0, 3 - digits)
+    return f"{value * step // size / step:g}{suffix}"

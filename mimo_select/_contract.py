@@ -84,6 +84,14 @@ class RequestedOut(_Strict):
     fits: bool
 
 
+class LeaseOut(_Strict):
+    id: str
+    model: str = Field(description="The model the reservation is counted against.")
+    account: str
+    tokens: int = Field(description="Tokens reserved: the input count plus the output budget.")
+    source: str = Field(description='Where it is counted: "memory", "redis" or "local".')
+
+
 class DecisionOut(_Strict):
     """mimo-select's answer for one request."""
 
@@ -111,4 +119,14 @@ class DecisionOut(_Strict):
     )
     suggestions: list[SuggestionOut] | None = Field(
         default=None, description="Present when nothing fits: what would make a model fit."
+    )
+    lease: LeaseOut | None = Field(
+        default=None,
+        description="Present when decided with a usage store: the reservation already counted "
+        "against `model`'s RPM and TPM.",
+    )
+    retry_after: float | None = Field(
+        default=None,
+        description="Present when decided with a usage store and every eligible model is full "
+        "(rpm-live, tpm-live, cooldown-live): seconds until the first one frees.",
     )

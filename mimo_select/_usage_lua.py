@@ -160,17 +160,21 @@ elseif op == 'throttle' then
   return {untilv - now, n + 1}
 
 elseif op == 'usage' then
-  -- KEYS: q m per model; ARGV: op window
+  -- KEYS: q m per model; ARGV: op window. Read only: a reader with a shorter window than the
+  -- gateways' must not drop entries they still count.
   local now = now_us()
+  local cutoff = now - window
   local out = {now}
   for i = 1, #KEYS / 2 do
     local q, m = KEYS[2 * i - 1], KEYS[2 * i]
-    local count, used, untilv = load(q, m, now)
-    local first, last = -1, -1
+    local live = redis.call('ZRANGEBYSCORE', q, '(' .. cutoff, '+inf', 'WITHSCORES')
+    local count, used, first, last = #live / 2, 0, -1, -1
+    for j = 1, #live, 2 do used = used + tokens(live[j]) end
     if count > 0 then
-      first = tonumber(redis.call('ZRANGE', q, 0, 0, 'WITHSCORES')[2]) + window - now
-      last = tonumber(redis.call('ZRANGE', q, -1, -1, 'WITHSCORES')[2]) + window - now
+      first = tonumber(live[2]) + window - now
+      last = tonumber(live[#live]) + window - now
     end
+    local untilv = tonumber(redis.call('HGET', m, 'until') or '0')
     table.insert(out, count); table.insert(out, used)
     table.insert(out, math.max(0, untilv - now)); table.insert(out, first)
     table.insert(out, last)

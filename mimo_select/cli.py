@@ -8,6 +8,7 @@ error is one line (or one line per data problem) starting `mimo-select: error:`.
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import sys
 from collections.abc import Callable, Sequence
@@ -111,6 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=c.tokens)
 
+    _usage_parser(sub, common)
+
     p = sub.add_parser("schema", parents=[common], help="print a JSON Schema")
     p.add_argument("name", choices=["catalog", "rules", "decision"])
     p.set_defaults(run=c.schema)
@@ -187,6 +190,33 @@ def _check_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         help="worker processes (default: all cores for large inputs)",
     )
     p.set_defaults(run=c.check)  # fmt: skip
+
+
+def _usage_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    from . import _commands as c
+
+    p = sub.add_parser(
+        "usage", parents=[common], help="show each model's requests and tokens in the "
+        "window of a shared Redis usage store",
+        description="Each model's requests and tokens in the current window of an account's "
+        "Redis usage store (RedisUsage) against its RPM and TPM, the models cooling down after "
+        "a 429, and when each frees. Times are seconds from now by Redis's clock. Exit 0, or 2 "
+        "when Redis cannot be read.",
+    )  # fmt: skip
+    p.add_argument("--redis", metavar="URL", required=True,
+                   help="the store's Redis, e.g. redis://localhost:6379/0 (rediss:// for TLS, "
+                   "unix:///path/redis.sock)")  # fmt: skip
+    p.add_argument("--account", metavar="NAME", default="default",
+                   help="the account the stores count for (default: default)")  # fmt: skip
+    p.add_argument("--window", metavar="SECONDS", type=_seconds, default=60.0,
+                   help="the window the stores use (default 60); reading with a shorter one "
+                   "than theirs drops their older entries from Redis")  # fmt: skip
+    p.add_argument("--prefix", metavar="NAME", default="mimo",
+                   help="the key prefix the stores use (default: mimo)")  # fmt: skip
+    p.add_argument("--active", action="store_true",
+                   help="only models with requests in the window or cooling down")  # fmt: skip
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=c.usage)
 
 
 def _rules_option(p: argparse.ArgumentParser) -> None:
@@ -310,6 +340,16 @@ def length(text: str) -> int:
 def rate(text: str) -> int:
     """A rate as the page writes RPM and TPM: 10M = 10,000,000."""
     return _number(text, {"K": 1_000, "M": 1_000_000})
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text.strip().removesuffix("s"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected seconds > 0, got {text!r}")
+    return value
 
 
 def _whole(text: str) -> int:

@@ -17,6 +17,7 @@ from .errors import NoEligibleModelError, RequestError
 if TYPE_CHECKING:
     from .rules import Constraint
     from .traits import Traits
+    from .usage import Admission, AsyncLease, Lease, Refusal
 
 __all__ = [
     "Candidate", "Decision", "Explanation", "LoadPlan", "Reason", "Rejection", "Share",
@@ -167,6 +168,26 @@ class Decision:
         self._maybe = maybe or []  # (rule, mask) it may reject, at the count's upper bound
         self._cautions = cautions or []  # the same for eligible models (not strict)
         self._scored = scored or traits  # the traits the scores were computed for
+        self.lease: Lease | AsyncLease | None = None
+        self.retry_after: float | None = None
+        self.refusals: tuple[Refusal, ...] = ()  # the full models the usage store passed over
+        self._refused: dict[str, Violation] = {}  # model -> its live limit, with a usage store
+
+    def _admit(self, admission: Admission[Any], window: float) -> None:
+        """Take a usage store's answer: the admitted model leads, the full ones are rejected."""
+        ids = self._narrator.ids
+        self._refused = {r.model: _live_violation(r, window) for r in admission.refusals}
+        order = self._order[len(admission.refusals) :] if admission.model is not None else []
+        self._order = order
+        self.model = ids[order[0]] if order else None
+        self.fallbacks = tuple(map(ids.__getitem__, order[1:]))
+        self.lease = admission.lease
+        self.retry_after = admission.retry_after
+        self.refusals = admission.refusals
+        if self.requested in self._refused:
+            self.requested_fits = False
+        for name in ("ranked", "rejected", "suggestions"):
+            self.__dict__.pop(name, None)
 
     def __repr__(self) -> str:
         return f"<Decision model={self.model!r} fallbacks={list(self.fallbacks)}>"
@@ -223,6 +244,8 @@ class Decision:
             for rule, mask in hits:
                 for i in n.indices(mask):
                     per_model.setdefault(i, []).append(n.violation(rule, traits, i, certain))
+        for model, violation in self._refused.items():
+            per_model.setdefault(n.ids.index(model), []).append(violation)
         return tuple(Rejection(n.ids[i], tuple(per_model[i])) for i in sorted(per_model))
 
     @cached_property
@@ -261,6 +284,8 @@ class Decision:
             for rule, mask in hits
             if mask >> index & 1
         ]
+        if model in self._refused:
+            violations.append(self._refused[model])
         return Rejection(model, tuple(violations)) if violations else None
 
     @cached_property
@@ -317,6 +342,12 @@ class Decision:
             ]
         if self.plan is not None:
             out["plan"] = self.plan.to_json()
+        if self.lease is not None:
+            lease = self.lease
+            out["lease"] = {"id": lease.id, "model": lease.model, "account": lease.account,
+                            "tokens": lease.tokens, "source": lease.source}  # fmt: skip
+        if self.retry_after is not None:
+            out["retry_after"] = round(self.retry_after, 3)
         if self.model is None:
             out["suggestions"] = [
                 {"model": model, "changes": list(changes)} for model, changes in self.suggestions
@@ -362,6 +393,29 @@ class Explanation:
             ],
             "traits": self.decision.traits.to_json(),
         }
+
+
+_LIVE_UNITS = {"rpm": "requests", "tpm": "tokens"}
+
+
+def _live_violation(refusal: Refusal, window: float) -> Violation:
+    """A usage store's refusal as a violation: the window's numbers and when it frees."""
+    r, unit = refusal, _LIVE_UNITS.get(refusal.limit)
+    frees = f"frees in {r.frees_in:.1f} s"
+    fix: str | None = f"wait {r.frees_in:.1f} s (retry_after)"
+    if r.frees_in == float("inf"):
+        message = (f"needs {r.needed:,} tokens, more than its TPM limit of {r.allowed:,}: "
+                   "it can never fit")  # fmt: skip
+        fix = "lower max_tokens or split the input"
+    elif unit is None:
+        message = f"cooling down after a 429 from the platform; {frees}"
+    elif r.limit == "rpm":
+        message = f"{r.used:,} of {r.allowed:,} requests in the last {window:g} s; {frees}"
+    else:
+        message = (f"needs {r.needed:,} tokens; {r.used:,} of {r.allowed:,} used in the last "
+                   f"{window:g} s; {frees}")  # fmt: skip
+    return Violation(f"{r.limit}-live", r.limit, r.needed, r.allowed - r.used if unit else 0,
+                     message, fix)  # fmt: skip
 
 
 def _jsonable(value: Any) -> Any:

@@ -7,17 +7,18 @@ texts of reasons and violations are built when first read, not on the routing pa
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Iterable, Mapping
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._expr import CONST, Node, input_thresholds
 from ._masks import bit_indices, compile_mask
 from .catalog import Catalog, load_catalog
 from .decisions import Decision, Explanation, LoadPlan, Reason, Share, Violation
-from .errors import TraitsError, UnknownModelError
+from .errors import TraitsError, UnknownModelError, UsageValueError
 from .media import MediaSizes
 from .requests import Request, read_request
 from .rules import (
@@ -29,6 +30,11 @@ from .rules import (
     with_settings,
 )
 from .traits import UNBOUNDED, Traits
+
+if TYPE_CHECKING:
+    from .usage import AsyncRedisUsage, MemoryUsage, RedisUsage
+
+    UsageStore = MemoryUsage | RedisUsage
 
 __all__ = ["Selector"]
 
@@ -126,18 +132,47 @@ class Selector:
         api: str = "auto",
         strict: bool = False,
         media_sizes: MediaSizes | None = None,
+        usage: UsageStore | None = None,
     ) -> Decision:
         """Decide for an OpenAI- or Anthropic-compatible request body.
 
         A concrete `model` in the body is validated: it comes first when it fits, and the
         decision says whether it does (`requested_fits`) and which model would otherwise.
-        `auto` or no model means choose. Raises only `MimoSelectError` subclasses.
+        `auto` or no model means choose. With `usage`, see `select`. Raises only
+        `MimoSelectError` subclasses.
         """
         request = read_request(body, self.catalog, api=api, media_sizes=media_sizes)
-        return self.select(request.traits, model=request.model, strict=strict)
+        return self.select(request.traits, model=request.model, strict=strict, usage=usage)
 
-    def select(self, traits: Traits, *, model: str | None = None, strict: bool = False) -> Decision:
+    async def aroute(
+        self,
+        body: Mapping[str, Any],
+        *,
+        api: str = "auto",
+        strict: bool = False,
+        media_sizes: MediaSizes | None = None,
+        usage: UsageStore | AsyncRedisUsage | None = None,
+    ) -> Decision:
+        """`route` for asyncio: with an `AsyncRedisUsage` the round trip is awaited."""
+        request = read_request(body, self.catalog, api=api, media_sizes=media_sizes)
+        return await self.aselect(request.traits, model=request.model, strict=strict, usage=usage)
+
+    def select(
+        self,
+        traits: Traits,
+        *,
+        model: str | None = None,
+        strict: bool = False,
+        usage: UsageStore | None = None,
+    ) -> Decision:
         """Rank every eligible model for `traits`; never raises for "nothing fits".
+
+        With `usage` (a `MemoryUsage` or `RedisUsage`), the ranked models are offered to the
+        store in order and the first whose RPM and TPM have room is chosen and counted in the
+        same atomic step: `decision.lease` holds the reservation (the input count plus the
+        output budget: `max_output_tokens`, else the model's maximum output), models that are
+        full are rejected under `rpm-live`, `tpm-live` or `cooldown-live`, and when all are
+        full `decision.retry_after` says in how many seconds the first one frees.
 
         With an inexact input count (an interval), limits are checked at both ends. A model
         that fails at the low end is rejected. When one fails only at the high end, or a
@@ -147,6 +182,49 @@ class Selector:
         and the decision lists the limit it may break (`cautions`) and what is unknown; with
         `strict` it is rejected, its violation marked `certain=False`.
         """
+        decision = self._decide(traits, model, strict)
+        if usage is not None and decision._order:
+            admission = usage.admit(self._reservations(decision))
+            if inspect.isawaitable(admission):
+                _close(admission)
+                raise UsageValueError(
+                    f"{type(usage).__name__} admits in a coroutine: use "
+                    "`await selector.aselect(...)` or `aroute(...)`",
+                    where="usage",
+                )
+            decision._admit(admission, usage.window)
+        return decision
+
+    async def aselect(
+        self,
+        traits: Traits,
+        *,
+        model: str | None = None,
+        strict: bool = False,
+        usage: UsageStore | AsyncRedisUsage | None = None,
+    ) -> Decision:
+        """`select` for asyncio: with an `AsyncRedisUsage` the round trip is awaited (the
+        decision itself never blocks)."""
+        decision = self._decide(traits, model, strict)
+        if usage is not None and decision._order:
+            admission: Any = usage.admit(self._reservations(decision))
+            if inspect.isawaitable(admission):
+                admission = await admission
+            decision._admit(admission, usage.window)
+        return decision
+
+    def _reservations(self, decision: Decision) -> list[tuple[str, int]]:
+        """(model id, tokens to reserve) for every eligible model in rank order."""
+        traits = decision.traits
+        needed = _reserved_input(traits)
+        budget = traits.max_output_tokens
+        models = self.catalog.models
+        return [
+            (m.id, needed + (m.max_output.tokens if budget is None else budget))
+            for m in map(models.__getitem__, decision._order)
+        ]
+
+    def _decide(self, traits: Traits, model: str | None, strict: bool) -> Decision:
         self._check(traits)
         if model is not None:
             self._index(model)
@@ -278,7 +356,7 @@ class Selector:
         if maybe and count is not None and count.refine is not None:
             # a hard limit inside the interval: count exactly (the count remembers what it has
             # seen, so a conversation that grew by a message costs that message)
-            return self.select(traits.with_count(count.refine()), model=model, strict=strict)
+            return self._decide(traits.with_count(count.refine()), model, strict)
         # preferences go by the estimate: a threshold inside the interval is no reason to count
         estimate = count.tokens if count is not None else traits.input_tokens
         guess = traits.at_input(min(max(estimate, traits.input_tokens), traits.input_tokens_max))
@@ -438,6 +516,25 @@ class _Narrator:
 
 
 _LOAD_LIMITS = frozenset(("rpm", "tpm"))  # constraint limits that are capacities: per account
+
+
+def _reserved_input(traits: Traits) -> int:
+    """The input tokens a lease reserves: the exact count where it can be had, else the
+    count's upper bound, else (media of unknown size) its estimate."""
+    count = traits.tokens
+    if count is not None and not count.exact and count.refine is not None:
+        count = count.refine()
+    if count is None:
+        return traits.input_tokens or 0
+    if count.exact or count.upper_bound is None:
+        return count.tokens
+    return count.upper_bound
+
+
+def _close(awaitable: Any) -> None:
+    close = getattr(awaitable, "close", None)
+    if close is not None:
+        close()
 
 
 def _part(load: int | None, share: float) -> int | None:

@@ -177,3 +177,21 @@ class UsageValueError(MimoSelectError, ValueError):
 
 class UsageStoreWarning(RuntimeWarning):
     """Redis went away and `on_error="open"` admits on a local count (once per outage)."""
+
+
+class RateLimitedError(MimoSelectError):
+    """Every eligible model stayed full until the deadline (`send_with_limits`).
+
+    A `send` function may also raise it to report the platform's 429 when its client has no
+    `status_code` to read; `retry_after` is then the Retry-After seconds, if any.
+    """
+
+    def __init__(
+        self,
+        message: str = "rate limited (429)",
+        *,
+        retry_after: float | None = None,
+        where: str | None = None,
+    ) -> None:
+        super().__init__(message, where=where)
+        self.retry_after = retry_after

@@ -21,7 +21,9 @@ it leaves the window: nothing leaks.
 
 Exact at the store is not exact at the platform: a request leaves some milliseconds after it
 was admitted, more on a busy host. A `window` a little longer than the platform's minute
-(61 s, say) keeps the platform's own count under the limit too.
+(61 s, say) keeps the platform's own count under the limit too. Every replica of an account
+must admit with the same `window` and limits; `usage()` only reads, so a dashboard with
+another window does not disturb them.
 
 While Redis is away, `on_error="open"` counts in each process alone: N replicas may then
 admit up to N times a limit. What a replica admitted locally is added to Redis when it
@@ -34,6 +36,7 @@ from __future__ import annotations
 import logging
 import math
 import random
+import re
 import threading
 import time
 import warnings
@@ -739,12 +742,24 @@ class _Circuit:
 _FAILED: Any = object()  # a Redis call that failed under on_error="open"
 
 
+_REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
 def _describe(url: str | None, client: Any) -> str:
     """Where Redis is, without credentials."""
     if url is not None:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        port = f":{parts.port}" if parts.port else ""
+        expected = "expected redis://[:PASSWORD@]HOST[:PORT][/DB], rediss://... or unix:///PATH"
+        if not isinstance(url, str):
+            raise UsageValueError(f"a Redis url is text, not {url!r}")
+        shown = re.sub(r"//[^@/]*@", "//", url.split("?", maxsplit=1)[0])  # no password
+        try:
+            parts = urlsplit(url)
+            host = parts.hostname or ""
+            port = f":{parts.port}" if parts.port else ""
+        except ValueError as exc:
+            raise UsageValueError(f"bad Redis url {shown!r} ({exc}); {expected}") from None
+        if parts.scheme not in _REDIS_SCHEMES or not parts.netloc + parts.path:
+            raise UsageValueError(f"bad Redis url {shown!r}; {expected}")
         return f"{parts.scheme}://{host}{port}{parts.path}"
     kwargs = getattr(getattr(client, "connection_pool", None), "connection_kwargs", {})
     return f"redis://{kwargs.get('host', '?')}:{kwargs.get('port', '?')}"

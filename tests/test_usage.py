@@ -836,3 +836,30 @@ def test_a_lost_token_sum_is_recounted(redis_url: str, raw: Any) -> None:
     (refusal,) = store.admit([(A, 60)]).refusals
     assert refusal.used == 50
     store.close()
+
+
+def test_reading_usage_with_a_shorter_window_changes_nothing(redis_url: str) -> None:
+    """`usage()` only reads: a dashboard with a 1 s window must not drop what a gateway with
+    a 60 s window still counts."""
+    account = f"test-{uuid.uuid4().hex[:8]}"
+    gateway = RedisUsage(redis_url, account=account, limits={A: {"rpm": 3}}, window=60)
+    for _ in range(3):
+        assert gateway.admit([(A, 10)]).model == A
+    time.sleep(1.1)
+    reader = RedisUsage(redis_url, account=account, window=1, on_error="closed")
+    assert reader.usage([A])[0].requests == 0  # nothing in its own 1 s window
+    assert gateway.usage([A])[0].requests == 3
+    assert gateway.admit([(A, 10)]).model is None  # still full
+    for store in (gateway, reader):
+        store.close()
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["redis://h:abc", "redis://h:99999", "redis://[::1", "localhost:6379", "http://h:6379",
+     "redis://user:secret@h:abc"],
+)  # fmt: skip
+def test_a_bad_redis_url_is_a_usage_value_error_without_the_password(url: str) -> None:
+    with pytest.raises(UsageValueError, match="bad Redis url") as e:
+        RedisUsage(url)
+    assert "secret" not in str(e.value)
