@@ -140,8 +140,8 @@ class Replica:
     def run(
         self, jobs: list[tuple[Any, ...]], tasks: int, seconds: float
     ) -> tuple[list[tuple[str | None, float, int]], Counter[str], Counter[str]]:
-        """(model or None, host time, tokens) per request; the 429s by exception type; and the
-        other errors.
+        """(model or None, host wall-clock time, tokens) per request; the 429s by exception
+        type; and the other errors.
 
         A job is (body, prompt tokens, max_tokens, ...); the completion is drawn per request.
         """
@@ -163,12 +163,12 @@ class Replica:
                 except Exception as exc:  # counted and reported, never hidden
                     if getattr(exc, "status_code", None) == 429:  # over a limit, cooling down
                         refusals[type(exc).__name__] += 1
-                        rows.append((None, time.monotonic(), 0))
+                        rows.append((None, time.time(), 0))
                     else:
                         errors[f"{type(exc).__name__}: {str(exc)[:120]}"] += 1
                     continue
                 model = self._ids.get(response._hidden_params.get("model_id"))
-                rows.append((model, time.monotonic(), response.usage.total_tokens))
+                rows.append((model, time.time(), response.usage.total_tokens))
 
         async def all_of_them() -> None:
             await asyncio.gather(*(one() for _ in range(tasks)))

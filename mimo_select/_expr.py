@@ -91,7 +91,7 @@ class Scope:
     n_models: int
     models: Mapping[str, tuple[Field, tuple[Any, ...]]]  # field -> per-model values
     traits: Mapping[str, Field]
-    scenario: Mapping[str, Derived]  # field -> its value from the traits
+    derived: Mapping[str, Mapping[str, Derived]]  # `$scenario`, `$cost`: field -> its value
     guide: Mapping[str, Mapping[str, tuple[Field, Any]]]  # scenario -> field -> value
     settings: Mapping[str, float]
     domains: Mapping[str, frozenset[str]]
@@ -132,7 +132,7 @@ def _reference(ref: str, scope: Scope, path: tuple[str | int, ...]) -> Node:
 def _resolve(ref: str, scope: Scope, path: tuple[str | int, ...]) -> Node:
     parts = ref[1:].split(".")
     head, rest = parts[0], parts[1:]
-    namespaces = ("traits", "model", "scenario", "guide", "settings")
+    namespaces = ("traits", "model", *scope.derived, "guide", "settings")
 
     def unknown(what: str, name: str, known: Sequence[str]) -> ExpressionError:
         hint = did_you_mean(name, known) or f"known: {', '.join(known)}"
@@ -148,10 +148,10 @@ def _resolve(ref: str, scope: Scope, path: tuple[str | int, ...]) -> Node:
             raise unknown("trait", rest[0], list(scope.traits))
         field = scope.traits[rest[0]]
         return Node(TRAIT, operator.attrgetter(rest[0]), field.type, field.domain)
-    if head == "scenario" and len(rest) == 1:
-        if rest[0] not in scope.scenario:
-            raise unknown("scenario field", rest[0], list(scope.scenario))
-        d = scope.scenario[rest[0]]
+    if head in scope.derived and len(rest) == 1:
+        if rest[0] not in scope.derived[head]:
+            raise unknown(f"{head} field", rest[0], list(scope.derived[head]))
+        d = scope.derived[head][rest[0]]
         kind = PER_MODEL if d.per_model else TRAIT
         return Node(kind, d.fn, d.field.type, d.field.domain, reads=d.reads,
                     thresholds=d.thresholds)  # fmt: skip

@@ -32,7 +32,7 @@ def render_count(count: TokenCount) -> str:
 def _reason_lines(reasons: Sequence[Reason]) -> list[str]:
     lines = []
     for r in reasons:
-        tag = f" [{r.rule} {r.points:+g}]" if r.points else ""
+        tag = f" [{r.rule} {round(r.points, 2):+g}]" if r.points else ""
         lines += wrap(f"+ {r.message}{tag}", WIDTH, "      ", "  ")
     return lines
 
@@ -144,14 +144,15 @@ def render_decision(decision: Decision, style: Style, count: TokenCount | None =
     if decision.model:
         best = decision.ranked[0]
         out.append(
-            style(f"Recommended: {best.model}", "bold", "green") + f"  (score {best.score:g})"
+            style(f"Recommended: {best.model}", "bold", "green")
+            + f"  (score {round(best.score, 2):g})"
         )
         out += _reason_lines(best.reasons)
         out += _caution_lines(cautions.get(best.model, ()))
         if len(decision.ranked) > 1:
             out += ["", style("Fallbacks, in order", "bold")]
             for k, c in enumerate(decision.ranked[1:], 2):
-                out.append(f"  {k}. {c.model}  (score {c.score:g})")
+                out.append(f"  {k}. {c.model}  (score {round(c.score, 2):g})")
                 out += _reason_lines(c.reasons)
                 out += _caution_lines(cautions.get(c.model, ()))
     elif decision.plan is None or not decision.plan.covers:
@@ -179,11 +180,11 @@ def _caution_lines(violations: Sequence[Violation]) -> list[str]:
 def render_explanation(explanation: Explanation, style: Style) -> str:
     e = explanation
     out: list[str] = []
-    winner = f"{e.winner} (score {e.winner_score:g})" if e.winner else None
+    winner = f"{e.winner} (score {round(e.winner_score, 2):g})" if e.winner else None
     if e.eligible:
         total = len(e.decision.ranked)
         verdict = "chosen" if e.rank == 1 else f"eligible, ranked {e.rank} of {total}"
-        out.append(style(f"{e.model}: {verdict}", "bold") + f", score {e.score:g}")
+        out.append(style(f"{e.model}: {verdict}", "bold") + f", score {round(e.score, 2):g}")
         if e.rank != 1 and winner:
             out.append(f"  the winner is {winner}")
         out += _reason_lines(e.reasons)

@@ -14,12 +14,16 @@ from .errors import Problem, did_you_mean
 if TYPE_CHECKING:  # jsonschema is imported only when a file is validated
     from jsonschema import Draft202012Validator, ValidationError
 
-SCHEMAS = {"catalog": ("data", "catalog.schema.json"), "rules": ("rules", "rules.schema.json")}
+SCHEMAS = {
+    "catalog": ("data", "catalog.schema.json"),
+    "rules": ("rules", "rules.schema.json"),
+    "updates": ("data", "updates.schema.json"),
+}
 
 
 @cache
 def schema(name: str) -> dict[str, Any]:
-    """The parsed JSON Schema `name` (`catalog` or `rules`)."""
+    """The parsed JSON Schema `name` (`catalog`, `rules` or `updates`)."""
     folder, filename = SCHEMAS[name]
     with bundled_file(folder, filename).open(encoding="utf-8") as f:
         loaded: dict[str, Any] = json.load(f)

@@ -199,8 +199,8 @@ def default_model(selector: Selector) -> tuple[str, str]:
     decision = selector.select(Traits())
     if decision.model is None:
         raise MimoSelectError("no model is eligible for a plain text request under these rules")
-    reason = decision.ranked[0].reasons[0].message
-    return decision.model, f"the default for a text request ({reason})"
+    rules = ", ".join(r.rule for r in decision.ranked[0].reasons if r.points > 0) or "eligible"
+    return decision.model, f"the default for a text request, ranked first by {rules}"
 
 
 def _judge(

@@ -10,13 +10,15 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Iterable, Mapping
+from datetime import date
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._expr import CONST, Node, input_thresholds
 from ._masks import bit_indices, compile_mask
-from .catalog import Catalog, load_catalog
+from .catalog import AsOf, Catalog, load_catalog
+from .costs import DEFAULT_CURRENCY
 from .decisions import Decision, Explanation, LoadPlan, Reason, Share, Violation
 from .errors import TraitsError, UnknownModelError, UsageValueError
 from .media import MediaSizes
@@ -86,9 +88,9 @@ class Selector:
                                     if pref.id not in token_rules)  # fmt: skip
 
     @classmethod
-    def default(cls) -> Selector:
-        """The bundled catalog and rules, built once per process."""
-        return _default_selector()
+    def default(cls, *, as_of: AsOf | None = None) -> Selector:
+        """The bundled catalog and rules, built once per process (and per `as_of` day)."""
+        return _default_selector(None if as_of is None else resolve_as_of(as_of))
 
     @classmethod
     def from_files(
@@ -98,11 +100,19 @@ class Selector:
         *,
         default_rules: bool = True,
         settings: Mapping[str, float] | None = None,
+        as_of: AsOf | None = None,
     ) -> Selector:
         """A selector over `catalog` (the bundled one by default) with `rules` layered on the
         bundled defaults (or alone, with `default_rules=False`), and `settings` overriding
-        the rules' settings by name (say `{"context_margin": 0.05}`)."""
-        loaded = load_catalog(catalog)
+        the rules' settings by name (say `{"context_margin": 0.05}`).
+
+        `as_of` (a date, an ISO date or "today") applies the catalog's dated updates up to
+        that day: added and retired models, limits, guide wording, prices. Without it, the
+        catalog is its file as it stands (the model page on its snapshot day).
+        """
+        if catalog is None and not rules and default_rules and not settings:
+            return _default_selector(None if as_of is None else resolve_as_of(as_of))
+        loaded = load_catalog(catalog, as_of=as_of)
         ruleset = load_rules(rules, defaults=default_rules)
         if settings:
             ruleset = with_settings(ruleset, settings)
@@ -359,7 +369,9 @@ class Selector:
             return self._decide(traits.with_count(count.refine()), model, strict)
         # preferences go by the estimate: a threshold inside the interval is no reason to count
         estimate = count.tokens if count is not None else traits.input_tokens
-        guess = traits.at_input(min(max(estimate, traits.input_tokens), traits.input_tokens_max))
+        guess = traits.at_input(
+            min(max(estimate, traits.input_tokens), traits.input_tokens_max), estimate=True
+        )
         scores = self._scores(guess, self._token_scorers, fixed)
         if strict:  # fail closed: what may break a limit is rejected
             eligible &= ~maybe
@@ -408,7 +420,7 @@ class Selector:
             reasons = self._narrator.reasons(decision._scored, index)
         for reason in reasons:
             if reason.points:
-                considered.append((reason.rule, "preference", f"adds {reason.points:+g}"))
+                considered.append((reason.rule, "preference", f"adds {round(reason.points, 2):+g}"))
         return Explanation(
             model=model_id,
             decision=decision,
@@ -470,10 +482,25 @@ class _Narrator:
         reasons.sort(key=lambda r: -r.points)
         return tuple(reasons)
 
-    def _preference_message(self, pref: Preference, traits: Traits, index: int) -> str:
+    def _model_values(self, traits: Traits, index: int) -> dict[str, Any]:
+        """What every message may say about a model: its lifecycle and its cost here."""
         values: dict[str, Any] = dict(self._rules.settings)
+        model = self._catalog.models[index]
+        life = model.lifecycle
+        estimate = self._rules.costs.estimates(traits)[index]
+        values.update(
+            model=model.id,
+            successor=life.successor if life else None,
+            deprecated_on=life.deprecated_on if life else None,
+            retires_on=life.retires_on if life else None,
+            cost=str(estimate) if estimate else "no published price",
+            currency=traits.currency or DEFAULT_CURRENCY,
+        )
+        return values
+
+    def _preference_message(self, pref: Preference, traits: Traits, index: int) -> str:
+        values = self._model_values(traits, index)
         model_id = self.ids[index]
-        values["model"] = model_id
         row = self._rules.guide.row_of(traits, model_id)
         values["scenario"] = row.scenario if row else traits.scenario or ""
         values["requirement"] = row.requirement if row else ""
@@ -493,9 +520,8 @@ class _Narrator:
             required = _at(rule.operands[0].evaluate(traits), index, rule.operands[0])
             allowed = _at(rule.operands[1].evaluate(traits), index, rule.operands[1])
         unbounded = isinstance(required, int) and required >= UNBOUNDED
-        values: dict[str, Any] = dict(self._rules.settings)
+        values = self._model_values(traits, index)
         values.update(
-            model=self.ids[index],
             required=required,
             allowed=allowed,
             missing=_missing(rule.op, required, allowed),
@@ -556,9 +582,15 @@ def _input_range(rules: CompiledRules) -> tuple[float, float] | None:
 
 
 @cache
-def _default_selector() -> Selector:
-    catalog = load_catalog()
+def _default_selector(day: date | None) -> Selector:
+    catalog = load_catalog(as_of=day)
     return Selector(catalog, compile_rules(load_rules(), catalog))
+
+
+def resolve_as_of(value: AsOf) -> date:
+    from .updates import resolve_as_of
+
+    return resolve_as_of(value)
 
 
 def _applies(rule: Constraint, traits: Traits, index: int) -> bool:
@@ -647,7 +679,9 @@ def _text(value: Any) -> str:
     if isinstance(value, int):
         return "an unknown number of" if value >= UNBOUNDED else f"{value:,}"
     if isinstance(value, float):
-        return f"{value:,.0f}" if value.is_integer() else f"{value:,.2f}"
+        if value.is_integer():
+            return f"{value:,.0f}"
+        return f"{value:.4g}" if abs(value) < 1 else f"{value:,.2f}"
     if isinstance(value, frozenset | set):
         return ", ".join(sorted(map(str, value))) or "nothing"
     if isinstance(value, list | tuple):

@@ -21,7 +21,9 @@ from . import _yaml
 from ._expr import INPUT, Derived, Field, Node, Scope, compile_expr, input_thresholds
 from ._guide import Guide, GuideRow, implied_traits, union_thresholds
 from ._resources import bundled_file
+from ._schemas import enum_of
 from .catalog import Catalog, generation_key
+from .costs import CostTable
 from .errors import (
     DataError,
     ExpressionError,
@@ -37,9 +39,13 @@ __all__ = ["RuleSet", "load_rules", "with_settings"]
 
 JsonPath = tuple[str | int, ...]
 
-CONSTRAINT_PLACEHOLDERS = ("model", "required", "allowed", "missing", "common", "excess", "parts")
+# placeholders every message may use: the model's lifecycle and its cost for the request
+MODEL_PLACEHOLDERS = ("model", "successor", "deprecated_on", "retires_on", "cost", "currency")
+CONSTRAINT_PLACEHOLDERS = (
+    *MODEL_PLACEHOLDERS, "required", "allowed", "missing", "common", "excess", "parts",
+)  # fmt: skip
 PREFERENCE_PLACEHOLDERS = (
-    "model", "scenario", "requirement", "position", "row_models", "matched",
+    *MODEL_PLACEHOLDERS, "scenario", "requirement", "position", "row_models", "matched",
 )  # fmt: skip
 PATCHABLE = ("enabled", "weight", "description", "source", "message", "fix")
 
@@ -240,6 +246,7 @@ class CompiledRules:
     settings: Mapping[str, float]
     files: tuple[str, ...]
     guide: Guide
+    costs: CostTable
 
 
 def model_fields(catalog: Catalog) -> dict[str, tuple[Field, tuple[Any, ...]]]:
@@ -296,12 +303,19 @@ TRAIT_FIELDS = {
     "deny": Field("set", "model_id"),
     "thinking": Field("text", "thinking"),
     "accounts": Field("number"),
+    "currency": Field("text", "currency"),
+    "max_cost": Field("number"),
 }
 
 
-def _scope(catalog: Catalog, settings: Mapping[str, float], guide: Guide | None) -> Scope:
-    """What references resolve to. Without `guide` (compiling the guide's own expressions),
-    `$scenario.F` is not available."""
+def _scope(
+    catalog: Catalog,
+    settings: Mapping[str, float],
+    guide: Guide | None,
+    costs: CostTable | None = None,
+) -> Scope:
+    """What references resolve to. Without `guide` and `costs` (compiling the guide's own
+    expressions), `$scenario.F` and `$cost.F` are not available."""
     rows = {g.scenario: g for g in catalog.guide}
     vocab = catalog.vocabulary
     scenario: dict[str, Derived] = {}
@@ -326,11 +340,21 @@ def _scope(catalog: Catalog, settings: Mapping[str, float], guide: Guide | None)
             "order": Derived(Field("number"), guide.order, per_model=True, reads=reads,
                              thresholds=thresholds),
         }  # fmt: skip
+    derived = {"scenario": scenario}
+    if costs is not None:
+        # from the count's estimate, not its bounds: a cost is an estimate either way, and
+        # the interval machinery then never counts exactly for a price
+        reads = frozenset(("$traits.max_output_tokens", "$traits.currency"))
+        derived["cost"] = {
+            "estimate": Derived(Field("number"), costs.amounts, per_model=True, reads=reads),
+            "relative": Derived(Field("number"), costs.relative, per_model=True,
+                                reads=reads | {"$traits.output_modality"}),
+        }  # fmt: skip
     return Scope(
         n_models=len(catalog.models),
         models=model_fields(catalog),
         traits=TRAIT_FIELDS,
-        scenario=scenario,
+        derived=derived,
         guide={
             sid: {
                 "models": (Field("list", "model_id"), g.models),
@@ -352,6 +376,7 @@ def _scope(catalog: Catalog, settings: Mapping[str, float], guide: Guide | None)
             "status": frozenset(catalog.statuses),
             "voice": frozenset(VOICES),
             "latency": frozenset(LATENCIES),
+            "currency": frozenset(enum_of("updates", "currency")),
         },
     )
 
@@ -408,7 +433,8 @@ def _guide(ruleset: RuleSet, catalog: Catalog) -> Guide:
 def compile_rules(ruleset: RuleSet, catalog: Catalog) -> CompiledRules:
     """Bind rules to a catalog: every reference, operator, literal and placeholder checked."""
     guide = _guide(ruleset, catalog)
-    scope = _scope(catalog, ruleset.settings, guide)
+    costs = CostTable(catalog, ruleset.settings)
+    scope = _scope(catalog, ruleset.settings, guide, costs)
     problems: list[Problem] = []
     constraints: list[Constraint] = []
     preferences: list[Preference] = []
@@ -425,7 +451,7 @@ def compile_rules(ruleset: RuleSet, catalog: Catalog) -> CompiledRules:
     if problems:
         raise RulesError(problems)
     return CompiledRules(
-        tuple(constraints), tuple(preferences), ruleset.settings, ruleset.files, guide
+        tuple(constraints), tuple(preferences), ruleset.settings, ruleset.files, guide, costs
     )
 
 

@@ -34,6 +34,7 @@ def _vocabulary() -> dict[str, frozenset[str]]:
         "voice": frozenset(VOICES),
         "latency": frozenset(LATENCIES),
         "thinking": frozenset(THINKING),
+        "currency": frozenset(enum_of("updates", "currency")),
     }
 
 
@@ -60,6 +61,8 @@ def _one_of(field: str, value: str, allowed: frozenset[str]) -> None:
     if value in allowed:
         return
     hint = did_you_mean(value, allowed)
+    if hint is None and value.upper() in allowed:  # "usd"
+        hint = f"did you mean {value.upper()!r}?"
     raise TraitsError(
         f"unknown value {value!r}"
         + (f" ({hint})" if hint else "")
@@ -76,6 +79,12 @@ def _count(field: str, value: Any) -> int | None:
     if value < 0:
         raise TraitsError(f"must not be negative, got {value:,}", where=field)
     return value
+
+
+def _amount(field: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1e300:
+        raise TraitsError(f"expected a finite amount >= 0, got {value!r}", where=field)
+    return float(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +109,8 @@ class Traits:
     deny: frozenset[str] = frozenset()
     thinking: str | None = None
     accounts: int = 1  # the accounts the planned load spreads over (limits are per account)
+    currency: str | None = None  # the price list costs are estimated in (None: USD)
+    max_cost: float | None = None  # the most one request may cost, in `currency`
     input_tokens_max: int | None = None
     tokens: TokenCount | None = None
     prompt: InitVar[str | None] = None
@@ -138,6 +149,10 @@ class Traits:
             "input_tokens", "max_output_tokens", "expected_rpm", "expected_tpm", "input_tokens_max"
         ):  # fmt: skip
             put(self, name, _count(name, getattr(self, name)))
+        if self.currency is not None:
+            _one_of("currency", self.currency, vocab["currency"])
+        if self.max_cost is not None:
+            put(self, "max_cost", _amount("max_cost", self.max_cost))
         accounts = _count("accounts", self.accounts)
         if accounts is None or accounts < 1:
             raise TraitsError(f"expected 1 or more accounts, got {self.accounts!r}",
@@ -203,15 +218,16 @@ class Traits:
             new._take_count(count)
         return new
 
-    def at_input(self, tokens: int) -> Traits:
+    def at_input(self, tokens: int, *, estimate: bool = False) -> Traits:
         """A copy with `input_tokens` fixed at one end of its interval, for evaluating rules
-        there. Skips validation: every other field is already checked."""
+        there (or, with `estimate`, at the count's estimate, keeping the count so that what
+        is said about it can say "about"). Skips validation: every other field is checked."""
         probe = object.__new__(Traits)
         for put, name, _ in _SLOTS:
             put(probe, getattr(self, name))
         object.__setattr__(probe, "input_tokens", tokens)
         object.__setattr__(probe, "input_tokens_max", None)
-        object.__setattr__(probe, "tokens", None)
+        object.__setattr__(probe, "tokens", self.tokens if estimate else None)
         return probe
 
     @classmethod

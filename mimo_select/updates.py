@@ -22,7 +22,6 @@ parsed at run time.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -34,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _yaml
 from ._resources import bundled, bundled_file
+from ._schemas import enum_of, schema
 from .catalog import (
     Catalog,
     GuideEntry,
@@ -459,16 +459,13 @@ def _parse_day(value: object, where: str) -> dt.date:
 # --- files -----------------------------------------------------------------------------------
 
 
-@cache
 def _schema() -> dict[str, Any]:
-    with bundled_file("data", "updates.schema.json").open(encoding="utf-8") as f:
-        loaded: dict[str, Any] = json.load(f)
-    return loaded
+    return schema("updates")
 
 
 def currencies() -> tuple[str, ...]:
     """The currencies prices are given in (from the updates schema)."""
-    return tuple(_schema()["$defs"]["currency"]["enum"])
+    return enum_of("updates", "currency")
 
 
 @cache

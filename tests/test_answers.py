@@ -65,7 +65,7 @@ def test_the_tts_scenarios_pick_speech_models_from_the_cli_too(cli: RunCli) -> N
         code, out, _ = cli("recommend", "--scenario", scenario, "--json")
         assert (code, json.loads(out)["model"]) == (0, model)
     code, out, _ = cli("explain", "mimo-v2.5-tts-voiceclone", "--scenario", "tts_voice_clone")
-    assert (code, out.splitlines()[0]) == (0, "mimo-v2.5-tts-voiceclone: chosen, score 105")
+    assert (code, out.splitlines()[0]) == (0, "mimo-v2.5-tts-voiceclone: chosen, score 115")
     code, _, err = cli("recommend", "--scenario", "voice_clone")
     assert code == 2
     assert "(did you mean 'tts_voice_clone'?)" in err
@@ -201,10 +201,10 @@ def test_a_load_over_one_models_limit_gets_a_plan(cli: RunCli) -> None:
 def test_a_pinned_model_is_never_swapped_silently() -> None:
     body = {"model": "mimo-v2-flash", "max_tokens": 100_000, "messages": [user("write")]}
     d = SELECTOR.route(body)
-    assert (d.requested_fits, d.model) == (False, "mimo-v2.5-pro")
+    assert (d.requested_fits, d.model) == (False, "mimo-v2.5")  # the cheaper of those that fit
     with pytest.raises(NoEligibleModelError, match="asks for mimo-v2-flash, which does not fit"):
         d.apply(body)
-    assert d.apply(body, fallback=True)["model"] == "mimo-v2.5-pro"
+    assert d.apply(body, fallback=True)["model"] == "mimo-v2.5"
     fits = SELECTOR.route({**body, "max_tokens": 1000})
     assert fits.apply(body)["model"] == "mimo-v2-flash"
 

@@ -49,7 +49,9 @@ def test_every_input_format_and_its_default_target(cli: RunCli, tree: Path) -> N
                        ("m.yml", None)}  # fmt: skip
     a = by[("a.md", None)]
     assert (a["model"], a["ok"]) == ("mimo-v2-flash", True)  # the default for a text request
-    assert a["why"] == "the default for a text request (least costly text model (the Flash series))"
+    assert (
+        a["why"] == "the default for a text request, ranked first by least-cost, newer-generation"
+    )
     big = by[("big.txt", None)]
     assert (big["model"], big["ok"]) == ("mimo-v2-flash", False)
     assert big["violations"][0]["rule"] == "context-window"
@@ -93,7 +95,7 @@ def test_text_output_one_line_per_failure_then_a_summary(cli: RunCli, tree: Path
     _, verbose, _ = cli("check", str(tree / "prompts" / "a.md"), "--verbose")
     assert verbose.splitlines()[0].endswith(  # --verbose counts exactly
         "ok, 3 tokens + 0 output fit mimo-v2-flash (the default for a text"
-        " request (least costly text model (the Flash series)))"
+        " request, ranked first by least-cost, newer-generation)"
     )
 
 

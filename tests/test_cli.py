@@ -61,7 +61,7 @@ def test_validate_ok_and_every_error_with_exit_2(cli: RunCli) -> None:
     assert cli("validate") == (
         0,
         "data/models.yaml: ok (9 models, 6 guide rows)\n"
-        "rules/default.yaml: ok (18 rules in force)\n",
+        "rules/default.yaml: ok (25 rules in force)\n",
         "",
     )
     bad = str(CASES / "catalog" / "several_cross_errors.yaml")
@@ -110,11 +110,11 @@ def test_recommend_prints_choice_reasons_and_rejections(cli: RunCli) -> None:
     assert (code, err) == (0, "")
     lines = out.splitlines()
     assert lines[:3] == [
-        "Recommended: mimo-v2.5  (score 105)",
+        "Recommended: mimo-v2.5  (score 106.67)",
         "      + guide: Understanding of image, audio, and video content → mimo-v2.5 or",
         "        mimo-v2-omni (scenario multimodal_understanding) [guide +100]",
     ]
-    assert "  2. mimo-v2-omni  (score 50)" in lines
+    assert "  2. mimo-v2-omni  (score 51.67)" in lines
     assert lines[-4:] == [  # one entry per class of model that cannot serve the request
         "Not eligible",
         "  x 7 models: mimo-v2.5-pro, mimo-v2-pro, mimo-v2-flash, mimo-v2.5-tts,",
@@ -179,14 +179,14 @@ def test_explain_a_rejected_model(cli: RunCli) -> None:
     assert code == 1
     assert out.splitlines()[:3] == [
         "mimo-v2-flash: not eligible",
-        "  the winner is mimo-v2.5-pro (score 105)",
+        "  the winner is mimo-v2.5-pro (score 109.03)",
         "      - needs 300,000 input tokens; at most 262,144 fit the context window",
     ]
     assert "  constraint  context-window      violated" in out
     assert "voice-clone" not in out  # only the rules that apply to this request
     code, out, _ = cli("explain", "mimo-v2-pro", "--json")
     assert code == 0
-    assert json.loads(out)["rank"] == 4
+    assert json.loads(out)["rank"] == 5  # the dearest of five
     assert cli("explain", "gpt-4o")[0] == 2
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 import threading
 from pathlib import Path
 
@@ -98,8 +99,12 @@ def test_context_total_is_exact_at_the_boundary(selector: Selector) -> None:
 def test_default_text_choice_is_the_least_costly_and_says_why(selector: Selector) -> None:
     d = selector.select(Traits())
     assert d.model == "mimo-v2-flash"
-    assert [r.rule for r in d.ranked[0].reasons] == ["least-cost-text", "newer-generation"]
-    assert d.fallbacks == ("mimo-v2.5-pro", "mimo-v2.5", "mimo-v2-pro", "mimo-v2-omni")
+    assert [r.rule for r in d.ranked[0].reasons] == ["least-cost", "newer-generation"]
+    assert d.ranked[0].reasons[0].message == (
+        "estimated cost $0.0004 for 1,000 input (assumed) and 1,000 output (assumed) tokens, "
+        "price of 2026-05-15"
+    )  # 1,000 x $0.10 + 1,000 x $0.30 per 1M
+    assert d.fallbacks == ("mimo-v2.5", "mimo-v2.5-pro", "mimo-v2-omni", "mimo-v2-pro")  # by cost
     assert selector.select(Traits(voice="preset")).model == "mimo-v2.5-tts"
     assert selector.select(Traits(output_modality="speech")).model == "mimo-v2.5-tts"
 
@@ -157,8 +162,8 @@ def test_explain_a_loser_and_a_rejected_model(selector: Selector) -> None:
     e = selector.explain("mimo-v2-pro", Traits())
     assert (e.eligible, e.rank, e.score, e.winner, e.winner_score) == (
         True,
-        4,
-        0,
+        5,
+        1.0,  # the dearest: $0.004 to Flash's $0.0004, so 10 x 0.1 points for cost
         "mimo-v2-flash",
         15,
     )
@@ -212,6 +217,7 @@ def test_ranking_does_not_depend_on_catalog_or_rule_order(tmp_path: Path) -> Non
     rng.shuffle(catalog["models"])
     rng.shuffle(rules["rules"])
     (tmp_path / "models.yaml").write_text(yaml.safe_dump(catalog))
+    shutil.copytree(bundled_file("data", "updates"), tmp_path / "updates")  # the prices
     (tmp_path / "rules.yaml").write_text(yaml.safe_dump(rules))
     shuffled = Selector.from_files(
         tmp_path / "models.yaml", [tmp_path / "rules.yaml"], default_rules=False

@@ -140,7 +140,7 @@ def test_bitmask_path_agrees_with_per_model_evaluation(t: Traits) -> None:
     }
     assert by_mask == by_model
     for c in d.ranked:
-        assert abs(sum(r.points for r in c.reasons) - c.score) < 1e-9
+        assert abs(sum(r.points for r in c.reasons) - c.score) < 1e-6  # scores: 6 places
 
 
 NO_SHORTCUT = Selector(CATALOG, SELECTOR.rules)

@@ -295,7 +295,7 @@ def test_the_gateway_example_chooses_keeps_the_body_and_logs_every_switch(
     body = {"model": "auto", "messages": [user("hi")]}
     sent, fallbacks = gateway.choose(body)
     assert (sent["model"], body["model"]) == ("mimo-v2-flash", "auto")
-    assert fallbacks[0] == "mimo-v2.5-pro"
+    assert fallbacks[0] == "mimo-v2.5"
     assert not caplog.records
     pinned = {"model": "mimo-v2-flash", "messages": [user("word " * 300_000)]}
     with caplog.at_level("WARNING", logger="mimo_select.gateway"):

@@ -24,8 +24,10 @@ def test_default_rules_compile_and_express_every_hard_limit() -> None:
         "rpm",
         "tpm",
         "policy",
+        "lifecycle",
+        "cost",
     }
-    assert {p.id for p in compiled.preferences} >= {"guide", "least-cost-text"}
+    assert {p.id for p in compiled.preferences} >= {"guide", "least-cost", "least-cost-text"}
     assert [r.scenario for r in compiled.guide.rows] == [g.scenario for g in load_catalog().guide]
 
 
@@ -45,7 +47,7 @@ def test_disable_a_rule_and_override_a_setting(tmp_path) -> None:  # type: ignor
     overlay = tmp_path / "overlay.yaml"
     overlay.write_text(
         "version: 1\nsettings: {long_input_tokens: 1000}\n"
-        "rules:\n  - {id: least-cost-text, enabled: false}\n"
+        "rules:\n  - {id: least-cost, enabled: false}\n"
     )
     selector = Selector.from_files(rules=[overlay])
     assert selector.select(Traits()).model == "mimo-v2.5-pro"
@@ -56,8 +58,8 @@ def test_disable_a_rule_and_override_a_setting(tmp_path) -> None:  # type: ignor
 
 def test_later_files_win(tmp_path) -> None:  # type: ignore[no-untyped-def]
     first, second = tmp_path / "a.yaml", tmp_path / "b.yaml"
-    first.write_text("version: 1\nrules:\n  - {id: least-cost-text, weight: 1000}\n")
-    second.write_text("version: 1\nrules:\n  - {id: least-cost-text, weight: 0}\n")
+    first.write_text("version: 1\nrules:\n  - {id: least-cost, weight: 1000}\n")
+    second.write_text("version: 1\nrules:\n  - {id: least-cost, weight: 0}\n")
     assert Selector.from_files(rules=[first, second]).select(Traits()).model == "mimo-v2.5-pro"
     assert Selector.from_files(rules=[second, first]).select(Traits()).model == "mimo-v2-flash"
 
