@@ -7,13 +7,16 @@ Two keys per model:
 
     q  ZSET  "<lease id>:<tokens>" -> admitted at (us)   one member per admitted request;
              a settled lease becomes "<lease id>:=<total>" (so it settles once)
-    m  HASH  sum (tokens of q), until (cooldown end, us), n (consecutive 429s)
+    m  HASH  sum (tokens of q), until (cooldown end, us), n (consecutive 429s),
+             exp (us: when the TTLs must be refreshed)
 
 An entry is in the window while `admitted_at > now - window`. Old entries go on each call
-(amortised O(1): each leaves once). Both keys get a TTL of the window plus a second (m more
-while a cooldown runs), refreshed on writes, so a lease nobody settles leaves with its window
-and an idle model's keys expire. A missing `sum` next to a non-empty q (m evicted) is
-recounted from q. A server clock stepping back keeps old entries longer: the safe side.
+(amortised O(1): each leaves once). Both keys get a TTL of twice (the window plus a second),
+m more while a cooldown runs; m's `exp` says when that guarantee falls to one window, and an
+admit refreshes the TTLs only then (other writes always do), so every entry outlives its
+window, a lease nobody settles leaves with it, and an idle model's keys expire. A missing
+`sum` next to a non-empty q (m evicted) is recounted from q. A server clock stepping back
+keeps old entries longer: the safe side.
 
 Redis converts numbers given to `redis.call` with 17 significant digits (exact here); a string
 built in Lua (`id .. ':' .. n`) uses ARGV strings, as Lua's own conversion keeps 14 digits.
@@ -37,21 +40,24 @@ local function tokens(member)
   return tonumber(string.match(member, '(%d+)$'))
 end
 
--- refresh both TTLs; m outlives q, and a running cooldown
+-- refresh both TTLs to twice the window (m also past a running cooldown) and note in m when
+-- that guarantee drops to one window: an admit refreshes only then (see `load`)
 local function keep(q, m, untilv, now)
-  redis.call('PEXPIRE', q, ttl)
+  redis.call('PEXPIRE', q, 2 * ttl)
   local cool = 0
   if untilv > now then cool = math.ceil((untilv - now) / 1000) end
-  redis.call('PEXPIRE', m, ttl + cool)
+  redis.call('PEXPIRE', m, 2 * ttl + cool)
+  redis.call('HSET', m, 'exp', now + ttl * 1000)
 end
 
--- drop what left the window; returns requests, tokens and cooldown end
+-- drop what left the window; returns requests, tokens, cooldown end and the TTL note
 local function load(q, m, now)
   local cutoff = now - window
   local old = redis.call('ZRANGEBYSCORE', q, '-inf', cutoff)
-  local meta = redis.call('HMGET', m, 'sum', 'until')
+  local meta = redis.call('HMGET', m, 'sum', 'until', 'exp')
   local untilv = tonumber(meta[2] or '0')
   local used = tonumber(meta[1] or '0')
+  local exp = tonumber(meta[3] or '0')
   if #old > 0 then
     for i = 1, #old do used = used - tokens(old[i]) end
     redis.call('ZREMRANGEBYSCORE', q, '-inf', cutoff)
@@ -59,14 +65,14 @@ local function load(q, m, now)
   local count = redis.call('ZCARD', q)
   if count == 0 then
     if meta[1] then redis.call('HDEL', m, 'sum') end
-    return 0, 0, untilv
+    return 0, 0, untilv, exp
   end
   if not meta[1] then
     used = 0
     for _, member in ipairs(redis.call('ZRANGE', q, 0, -1)) do used = used + tokens(member) end
   end
   if #old > 0 or not meta[1] then redis.call('HSET', m, 'sum', used) end
-  return count, used, untilv
+  return count, used, untilv, exp
 end
 
 -- kind 0 fits, 1 rpm, 2 tpm, 3 cooldown; and when it frees (us; -1 never): the binding one
@@ -93,19 +99,21 @@ local function check(q, now, count, used, untilv, rpm, tpm, need)
 end
 
 if op == 'admit' then
-  -- KEYS: q m per candidate; ARGV: op window id, then rpm tpm tokens per candidate
+  -- KEYS: q m per candidate; ARGV: op window id "rpm tpm tokens ..." (three per candidate)
   local now = now_us()
   local out = {0, now}
-  for i = 1, #KEYS / 2 do
+  local i = 0
+  for rpm, tpm, need_s in string.gmatch(ARGV[4], '(%d+) (%d+) (%d+)') do
+    i = i + 1
     local q, m = KEYS[2 * i - 1], KEYS[2 * i]
-    local a = 3 * i
-    local rpm, tpm, need = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
-    local count, used, untilv = load(q, m, now)
+    rpm, tpm = tonumber(rpm), tonumber(tpm)
+    local need = tonumber(need_s)
+    local count, used, untilv, exp = load(q, m, now)
     local kind, free = check(q, now, count, used, untilv, rpm, tpm, need)
     if kind == 0 then
-      redis.call('ZADD', q, now, ARGV[3] .. ':' .. ARGV[a + 3])
+      redis.call('ZADD', q, now, ARGV[3] .. ':' .. need_s)
       redis.call('HINCRBY', m, 'sum', need)
-      keep(q, m, untilv, now)
+      if now >= exp then keep(q, m, untilv, now) end
       out[1] = i
       return out
     end
@@ -156,7 +164,7 @@ elseif op == 'throttle' then
   end
   local untilv = math.max(tonumber(meta[2] or '0'), now + delay)
   redis.call('HSET', m, 'until', untilv, 'n', n + 1)
-  redis.call('PEXPIRE', m, ttl + math.ceil((untilv - now) / 1000))
+  redis.call('PEXPIRE', m, 2 * ttl + math.ceil((untilv - now) / 1000))
   return {untilv - now, n + 1}
 
 elseif op == 'usage' then

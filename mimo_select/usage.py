@@ -43,7 +43,7 @@ import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from ._usage_lua import SCRIPT
@@ -335,9 +335,8 @@ class AsyncLease(_LeaseBase):
 # --- limits -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Spec:
-    """One candidate, resolved: its limits and what it needs."""
+class _Spec(NamedTuple):
+    """One candidate, resolved: its limits and what it needs (a tuple: made per decision)."""
 
     model: str
     rpm: int
@@ -379,6 +378,8 @@ class _Limits:
                     )
                 table[model][key] = value
         self._table = table
+        self._known = {m: (lim["rpm"], lim["tpm"]) for m, lim in table.items()
+                       if lim["rpm"] is not None and lim["tpm"] is not None}  # fmt: skip
 
     def known(self) -> list[str]:
         """The models whose limits are all known, in catalog order."""
@@ -401,6 +402,7 @@ class _Limits:
         return rpm, tpm
 
     def specs(self, candidates: Sequence[tuple[str, int]]) -> list[_Spec]:
+        known = self._known
         out = []
         for i, candidate in enumerate(candidates):
             try:
@@ -409,12 +411,13 @@ class _Limits:
                 raise UsageValueError(
                     f"candidates[{i}] must be a (model id, tokens) pair, not {candidate!r}"
                 ) from None
-            if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 0:
+            if type(tokens) is not int or tokens < 0:
                 raise UsageValueError(
                     f"candidates[{i}]: tokens to reserve must be a whole number >= 0, "
                     f"not {tokens!r}"
                 )
-            rpm, tpm = self.get(model)
+            limits = known.get(model) if type(model) is str else None
+            rpm, tpm = limits if limits is not None else self.get(model)
             out.append(_Spec(model, rpm, tpm, tokens))
         return out
 
@@ -816,19 +819,26 @@ class _RedisBase:
         self._local.source = "local"
         self._circuit = _Circuit(float(retry_interval))
         self._prefix = f"{prefix}:{{{account}}}:"
+        self._key_cache: dict[str, tuple[str, str]] = {}
         self._window_us = round(self.window * _US)
         self._where = _describe(url, client)
 
     # keys and arguments
 
     def _keys(self, models: Iterable[str]) -> list[str]:
-        return [f"{self._prefix}{model}:{kind}" for model in models for kind in "qm"]
+        keys = self._key_cache
+        out: list[str] = []
+        for model in models:
+            pair = keys.get(model)
+            if pair is None:
+                pair = keys[model] = (f"{self._prefix}{model}:q", f"{self._prefix}{model}:m")
+            out += pair
+        return out
 
     def _admit_call(self, specs: Sequence[_Spec], lease_id: str) -> tuple[list[str], list[Any]]:
-        args: list[Any] = ["admit", self._window_us, lease_id]
-        for spec in specs:
-            args.extend((spec.rpm, spec.tpm, spec.tokens))
-        return self._keys(s.model for s in specs), args
+        # the candidates' numbers as one argument: fewer to pack, and the same digits
+        numbers = " ".join(f"{s.rpm} {s.tpm} {s.tokens}" for s in specs)
+        return self._keys(s.model for s in specs), ["admit", self._window_us, lease_id, numbers]
 
     def _parse_admit(self, reply: Any, specs: Sequence[_Spec]) -> _Decision:
         try:
