@@ -29,6 +29,8 @@ TRAIT_FLAGS = {
     "accounts": "accounts",
     "allow": "allow",
     "deny": "deny",
+    "currency": "currency",
+    "max_cost": "max_cost",
 }
 # words people reach for, and the flag that says what they mean
 INTENTS = {
@@ -47,15 +49,24 @@ def _selector(args: argparse.Namespace) -> Any:
 
     catalog = getattr(args, "catalog", None)
     rules = getattr(args, "rules", [])
+    as_of = getattr(args, "as_of", None)
     if catalog is None and not rules:
-        return Selector.default()
-    return Selector.from_files(catalog, rules)
+        return Selector.default(as_of=as_of)
+    return Selector.from_files(catalog, rules, as_of=as_of)
 
 
 def _catalog(args: argparse.Namespace, *, validate: bool = False) -> Any:
     from .catalog import load_catalog
 
-    return load_catalog(getattr(args, "catalog", None), validate=validate)
+    as_of = getattr(args, "as_of", None)
+    return load_catalog(getattr(args, "catalog", None), validate=validate, as_of=as_of)
+
+
+def _notes(catalog: Any, models: Any, out: TextIO) -> None:
+    """The first lines of an answer that names a model the updates have news of."""
+    from ._render import notice_lines
+
+    out.writelines(line + "\n" for line in notice_lines(catalog, list(models)))
 
 
 def _print_json(value: Any, out: TextIO) -> None:
@@ -187,14 +198,20 @@ def models(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         _print_json([m.summary() for m in catalog], out)
         return EXIT_OK
     style = _style(out)
+    _notes(catalog, catalog.ids, out)
+    # a catalog for a later day shows each model's status, in place of the generation (which
+    # the id says too), to stay within 80 columns
+    statuses = any(m.status != "active" for m in catalog)
     rows = [
-        [m.id, m.series, m.generation, m.context_window.literal, m.max_output.literal,
-         _limit(m.rpm), _limit(m.tpm), ",".join(m.output_modalities)]
+        [m.id, m.series, m.status if statuses else m.generation, m.context_window.literal,
+         m.max_output.literal, _limit(m.rpm), _limit(m.tpm), ",".join(m.output_modalities)]
         for m in catalog
     ]  # fmt: skip
     head, *body = _text.table(
-        ["MODEL", "SERIES", "GEN", "CONTEXT", "MAX OUT", "RPM", "TPM", "OUTPUT"], rows
-    )
+        ["MODEL", "SERIES", "STATUS" if statuses else "GEN", "CONTEXT", "MAX OUT", "RPM", "TPM",
+         "OUTPUT"],
+        rows,
+    )  # fmt: skip
     out.write(style(head, "bold") + "\n")
     out.writelines(line + "\n" for line in body)
     out.write("\n" + style("Inputs and capabilities", "bold") + "\n")
@@ -297,6 +314,18 @@ def validate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
+def catalog_diff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from ._render import render_diff
+    from .updates import catalog_diff as diff_of
+
+    diff = diff_of(args.from_date, args.to_date, path=getattr(args, "catalog", None))
+    if args.json:
+        _print_json(diff.to_json(), out)
+    else:
+        out.write(render_diff(diff, _style(out)))
+    return EXIT_OK
+
+
 def schema(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from ._schemas import decision_schema
     from ._schemas import schema as shipped
@@ -313,6 +342,7 @@ def recommend(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.json:
         _print_json(decision.to_json(exact_count=True), out)
     else:
+        _notes(selector.catalog, [decision.model, *decision.fallbacks], out)
         out.write(render_decision(decision, _style(out), _exact(decision.traits.tokens)))
     covered = decision.plan is not None and decision.plan.covers
     return EXIT_OK if decision.model or covered else EXIT_VIOLATION
@@ -326,6 +356,7 @@ def explain(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.json:
         _print_json(explanation.to_json(), out)
     else:
+        _notes(selector.catalog, [args.model, explanation.winner], out)
         out.write(render_explanation(explanation, _style(out)))
     return EXIT_OK if explanation.eligible else EXIT_VIOLATION
 
@@ -384,8 +415,12 @@ def route(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from ._render import render_decision
 
     body = _one_input(args.body, None)
-    decision = _selector(args).route(body, api=args.api, strict=args.strict,
-                                     media_sizes=_sizes(_media(args)))  # fmt: skip
+    selector = _selector(args)
+    decision = selector.route(body, api=args.api, strict=args.strict,
+                              media_sizes=_sizes(_media(args)))  # fmt: skip
+    if not args.json:
+        named = [decision.requested, decision.model, *decision.fallbacks]
+        _notes(selector.catalog, named, err if args.apply else out)
     fits = decision.model is not None and decision.requested_fits is not False
     if args.apply:
         if decision.model is None or (decision.requested_fits is False and not args.fallback):
@@ -417,21 +452,26 @@ def check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from .check import CheckOptions, check_paths, report_rules, selector_for
     from .files import discover
     from .reporters import REPORTERS
+    from .updates import resolve_as_of
 
     catalog = getattr(args, "catalog", None)
-    selector = selector_for(catalog, tuple(args.rules), args.margin)
+    as_of = getattr(args, "as_of", None)
+    as_of = None if as_of is None else resolve_as_of(as_of).isoformat()
+    selector = selector_for(catalog, tuple(args.rules), args.margin, as_of)
     wanted = [args.model] if args.model else [m.strip() for m in (args.models or "").split(",")]
     chosen = tuple(selector.catalog.model(m).id for m in filter(None, wanted))  # did-you-mean
     options = CheckOptions(
         models=chosen, max_output=args.max_output, margin=args.margin,
         format_in=args.format_in, exact=args.exact or args.verbose, strict=args.strict,
-        catalog=catalog, rules=tuple(args.rules),
+        catalog=catalog, rules=tuple(args.rules), as_of=as_of,
     )  # fmt: skip
     found = discover(args.paths, args.include, args.exclude, any_extension=bool(args.format_in))
     if not found.files and not found.errors:
         raise UsageError(f"no prompt files found in {', '.join(args.paths)}")
     report = check_paths([Path(f) for f in found.files], options, jobs=args.jobs)
     report.errors[:0] = found.errors
+    if args.output == "text":
+        _notes(selector.catalog, sorted({f.model for f in report.findings}), out)
     REPORTERS[args.output](report, out, args.verbose, report_rules(selector))
     return report.exit_code
 

@@ -16,10 +16,37 @@ class ReasonOut(_Strict):
     message: str
 
 
+class CostOut(_Strict):
+    amount: float = Field(description="The estimated cost of this request on this model.")
+    currency: str
+    input_tokens: int
+    output_tokens: int
+    input_assumed: bool = Field(description="The request gave no count: a setting was assumed.")
+    output_assumed: bool = Field(description="The request gave no budget: a setting was assumed.")
+    input_basis: str = Field(description='"exact", "estimate" or "at least" (no upper bound).')
+    price_date: str = Field(description="The day the price used took effect.")
+    official: bool = Field(description="False for a price only a third party reports.")
+
+
 class CandidateOut(_Strict):
     model: str
     score: float = Field(description="Sum of the preference points; higher ranks first.")
     reasons: list[ReasonOut]
+    cost: CostOut | None = Field(description="Null where the catalog knows no price.")
+
+
+class NoticeOut(_Strict):
+    model: str
+    kind: str = Field(description="retired, deprecated, deprecation_reported, ...")
+    date: str
+    official: bool
+    reported_by: str | None
+    successor: str | None
+    retires_on: str | None
+    note: str | None
+    update: str = Field(description="The update file that says so.")
+    title: str
+    source: dict[str, str | None]
 
 
 class ViolationOut(_Strict):
@@ -103,6 +130,11 @@ class DecisionOut(_Strict):
     traits: dict[str, Any] = Field(description="The request traits the decision is for.")
     requested: RequestedOut | None = Field(
         default=None, description="Present when the body named a model: whether it fits."
+    )
+    notices: list[NoticeOut] | None = Field(
+        default=None,
+        description="Present when the catalog's update files have news of a model the answer "
+        "names (the choice, a fallback, the requested model): retired, deprecated, reported.",
     )
     tokens: TokensOut | None = Field(
         default=None, description="Present when the input was counted from text or messages."

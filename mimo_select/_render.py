@@ -9,10 +9,15 @@ kind) shows only that, not the numbers it would also break.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from ._text import Style, wrap
 from .decisions import Decision, Explanation, LoadPlan, Reason, Rejection, Violation
 from .tokens import TokenCount
+
+if TYPE_CHECKING:
+    from .catalog import Catalog
+    from .updates import CatalogDiff, DiffEntry, Notice, Price
 
 WIDTH = 80
 _WINDOW = "context_window"  # the limit two rules share: the input, and input plus output
@@ -180,11 +185,11 @@ def _caution_lines(violations: Sequence[Violation]) -> list[str]:
 def render_explanation(explanation: Explanation, style: Style) -> str:
     e = explanation
     out: list[str] = []
-    winner = f"{e.winner} (score {round(e.winner_score, 2):g})" if e.winner else None
+    winner = f"{e.winner} (score {round(e.winner_score or 0, 2):g})" if e.winner else None
     if e.eligible:
         total = len(e.decision.ranked)
         verdict = "chosen" if e.rank == 1 else f"eligible, ranked {e.rank} of {total}"
-        out.append(style(f"{e.model}: {verdict}", "bold") + f", score {round(e.score, 2):g}")
+        out.append(style(f"{e.model}: {verdict}", "bold") + f", score {round(e.score or 0, 2):g}")
         if e.rank != 1 and winner:
             out.append(f"  the winner is {winner}")
         out += _reason_lines(e.reasons)
@@ -201,3 +206,113 @@ def render_explanation(explanation: Explanation, style: Style) -> str:
             shown = style(verdict, "red") if verdict == "violated" else verdict
             out.append(f"  {kind:<10}  {rule_id:<18}  {shown}")
     return "\n".join(out) + "\n"
+
+
+# --- the catalog over time ---------------------------------------------------------------------
+
+
+def notice_lines(catalog: Catalog, models: Sequence[str | None]) -> list[str]:
+    """What the shipped updates say about the models an answer names, retirements first.
+    For the page as captured: official retirements and deprecations since, with the way to
+    today's lineup. For a day: also what third parties report, up to that day."""
+    named = list(dict.fromkeys(m for m in models if m))
+    base = catalog.as_of is None
+    kinds = _NOTICE_ORDER[:2] if base else _NOTICE_ORDER[:4]  # the page: what happened since
+    found = [n for m in named for n in catalog.notices(m)[-1:] if n.kind in kinds]
+    if not found:
+        return []
+    groups: dict[tuple[str, str, str], list[Notice]] = {}
+    for n in sorted(found, key=lambda n: _NOTICE_ORDER.index(n.kind)):
+        groups.setdefault((n.kind, n.date, n.update), []).append(n)
+    out: list[str] = []
+    for (kind, date, _), notices in groups.items():
+        n, names = notices[0], [x.model for x in notices]
+        who = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+        verb = _NOTICE_VERBS[kind][len(names) > 1]
+        origin = "official" if n.official else f"unconfirmed, {n.reported_by}"
+        text = f"note: {who} {verb} on {date} ({origin}: {n.source.title})"
+        pairs = [(x.model, x.successor) for x in notices if x.successor]
+        if len(pairs) == 1 and len(names) == 1:
+            text += f"; successor {pairs[0][1]}"
+        elif pairs:
+            text += "; successors: " + ", ".join(f"{a} -> {b}" for a, b in pairs)
+        if base and kind in ("retired", "deprecated") and date <= _today():
+            text += "; for today's lineup use --as-of today"
+        out += wrap(text, WIDTH, "", "  ")
+    return out
+
+
+_NOTICE_ORDER = ("retired", "deprecated", "retirement_reported", "deprecation_reported", "added")
+_NOTICE_VERBS = {
+    "retired": ("was retired", "were retired"),
+    "deprecated": ("was deprecated", "were deprecated"),
+    "retirement_reported": ("is reported to be retired", "are reported to be retired"),
+    "deprecation_reported": ("is reported to be deprecated", "are reported to be deprecated"),
+}
+
+
+def _today() -> str:
+    from .updates import today
+
+    return today().isoformat()
+
+
+def render_diff(diff: CatalogDiff, style: Style) -> str:
+    """Every change between two days, by update file: what, to which model, and from whom."""
+    since = f"after {diff.from_date}" if diff.from_date else "since the catalog's start"
+    out = [style(f"Catalog changes {since}, up to {diff.to_date}", "bold")]
+    if not diff.entries:
+        out.append("  none")
+    update = None
+    for e in diff.entries:
+        if e.update != update:
+            update = e.update
+            out += ["", *_columns(e.date, e.source.title, 12)]
+        label, text = _change(e)
+        text += "" if e.official else f" (unconfirmed: {e.reported_by})"
+        out += _columns(label, text, 13, "  ")
+    return "\n".join(out) + "\n"
+
+
+def _columns(head: str, text: str, at: int, indent: str = "") -> list[str]:
+    """`head` then `text` wrapped in a column starting at `at`."""
+    lines = wrap(text, WIDTH - at, "")
+    first = (indent + head).ljust(at)
+    return [first + lines[0], *(" " * at + line for line in lines[1:])]
+
+
+def _change(e: DiffEntry) -> tuple[str, str]:
+    after, before = e.after, e.before
+    if e.kind == "price_set":
+        was = f" (was {_rates(before)})" if before is not None else ""
+        return "price", f"{e.subject} {after.currency}: {_rates(after)}{was}"
+    if e.kind == "price_unset":
+        return "price", f"{e.subject} {before.currency}: no longer priced (was {_rates(before)})"
+    if e.kind == "model_added":
+        m = after
+        return "added", (
+            f"{m.id}: {m.series} {m.generation}, {', '.join(m.input_modalities)} in, "
+            f"{', '.join(m.output_modalities)} out, {m.context_window.literal} context"
+        )
+    if e.kind in ("model_deprecated", "model_retired"):
+        then = f"; successor {e.successor}" if e.successor else ""
+        return e.kind.removeprefix("model_"), f"{e.subject}{then}"
+    if e.kind in ("guide_row_added", "guide_row_changed"):
+        was = f' (was "{before.requirement}")' if before is not None else ""
+        return "guide", f'{e.subject}: "{after.requirement}"{was}'
+    if e.kind in ("series_added", "series_changed"):
+        return "series", f"{e.subject}: {after.name}, ids {after.id_pattern}"
+    if e.kind == "limits_changed":
+        return "limits", f"{e.subject}: {before} -> {after}"
+    note = f" ({e.note})" if e.note else ""
+    return "reported", f"{e.subject}: {e.kind.replace('_', ' ')}{note}"
+
+
+def _rates(price: Price) -> str:
+    """A price's bands in a few words, per 1M tokens."""
+    bands = []
+    for t in price.tiers:
+        head = f"up to {t.input_up_to_literal}: " if price.tiered and t.input_up_to else ""
+        cached = "" if t.cached_input is None else f" ({t.cached_input:g} cached)"
+        bands.append(f"{head}{t.input:g} in{cached}, {t.output:g} out")
+    return "; ".join(bands) + " per 1M"

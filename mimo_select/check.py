@@ -44,6 +44,7 @@ class CheckOptions:
     strict: bool = False  # a JSON or YAML file that is not a prompt is an error, not skipped
     catalog: str | None = None
     rules: tuple[str, ...] = ()
+    as_of: str | None = None  # an ISO day: the catalog's dated updates up to it
 
 
 @dataclass(frozen=True)
@@ -138,21 +139,23 @@ def _chunks(paths: list[str], sizes: list[int], n: int) -> list[list[str]]:
 
 
 @cache
-def selector_for(catalog: str | None, rules: tuple[str, ...], margin: float) -> Selector:
+def selector_for(
+    catalog: str | None, rules: tuple[str, ...], margin: float, as_of: str | None = None
+) -> Selector:
     """The selector `check` judges with: built once per process (workers build their own)."""
     from .engine import Selector
 
     settings = {"context_margin": margin / 100} if margin else None
     if catalog is None and not rules and settings is None:
-        return Selector.default()
-    return Selector.from_files(catalog, rules, settings=settings)
+        return Selector.default(as_of=as_of)
+    return Selector.from_files(catalog, rules, settings=settings, as_of=as_of)
 
 
 def check_files(
     paths: list[str], options: CheckOptions
 ) -> tuple[list[Finding], list[ReadError], list[Skipped]]:
     """Read and check every prompt in `paths` (one worker's share)."""
-    selector = selector_for(options.catalog, options.rules, options.margin)
+    selector = selector_for(options.catalog, options.rules, options.margin, options.as_of)
     findings: list[Finding] = []
     errors: list[ReadError] = []
     skipped: list[Skipped] = []

@@ -49,6 +49,13 @@ def _common() -> _Parser:
         default=argparse.SUPPRESS,
         help="use this catalog file instead of the bundled one",
     )
+    common.add_argument(
+        "--as-of",
+        metavar="DATE",
+        default=argparse.SUPPRESS,
+        help="answer for this day (YYYY-MM-DD or today): the catalog's dated updates up to it "
+        "applied (default: the model page as captured)",
+    )
     return common
 
 
@@ -63,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     parser.add_argument("--catalog", metavar="PATH", help="use this catalog file")
+    parser.add_argument("--as-of", metavar="DATE", help="answer for this day (or today)")
     common = _common()
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
@@ -115,9 +123,29 @@ def build_parser() -> argparse.ArgumentParser:
     _usage_parser(sub, common)
 
     p = sub.add_parser("schema", parents=[common], help="print a JSON Schema")
-    p.add_argument("name", choices=["catalog", "rules", "decision"])
+    p.add_argument("name", choices=["catalog", "rules", "updates", "decision"])
     p.set_defaults(run=c.schema)
+
+    _catalog_parser(sub, common)
     return parser
+
+
+def _catalog_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    from . import _commands as c
+
+    p = sub.add_parser("catalog", parents=[common], help="the catalog over time")
+    what = p.add_subparsers(dest="what", metavar="WHAT", parser_class=_Parser, required=True)
+    d = what.add_parser("diff", parents=[common], help="what changed between two days",
+                        description="Every dated change between two days: models added, "
+                        "deprecated and retired, limits, prices, guide wording, reported events, "
+                        "each with its source.")  # fmt: skip
+    d.add_argument("--from", dest="from_date", metavar="DATE",
+                   help="the day before the first change (default: the model page as "
+                   "captured)")  # fmt: skip
+    d.add_argument("--to", dest="to_date", metavar="DATE", default="today",
+                   help="the last day included (default: today)")  # fmt: skip
+    d.add_argument("--json", action="store_true", help="print JSON")
+    d.set_defaults(run=c.catalog_diff)
 
 
 def _check_parser(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -209,8 +237,7 @@ def _usage_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--account", metavar="NAME", default="default",
                    help="the account the stores count for (default: default)")  # fmt: skip
     p.add_argument("--window", metavar="SECONDS", type=_seconds, default=60.0,
-                   help="the window the stores use (default 60); reading with a shorter one "
-                   "than theirs drops their older entries from Redis")  # fmt: skip
+                   help="the window the stores use (default 60)")  # fmt: skip
     p.add_argument("--prefix", metavar="NAME", default="mimo",
                    help="the key prefix the stores use (default: mimo)")  # fmt: skip
     p.add_argument("--active", action="store_true",
@@ -274,6 +301,10 @@ def _trait_options() -> _Parser:
         "--tpm", metavar="N", type=rate, help="planned tokens per minute (10M = 10,000,000)"
     )
     g.add_argument("--accounts", metavar="N", type=_whole, help="accounts the load spreads over")
+    g.add_argument("--currency", metavar="CODE", help="price list for cost estimates: USD "
+                   "(default) or CNY")  # fmt: skip
+    g.add_argument("--max-cost", metavar="AMOUNT", type=_amount, help="the most one request "
+                   "may cost, in --currency (a hard limit)")  # fmt: skip
     g.add_argument("--allow", metavar="IDS", help="only these models (comma-separated)")
     g.add_argument("--deny", metavar="IDS", help="never these models (comma-separated)")
     o = p.add_argument_group("rules and output")
@@ -303,6 +334,16 @@ def _scenarios() -> str:
         return ", ".join(g.scenario for g in load_catalog().guide)
     except MimoSelectError:  # pragma: no cover - the bundled catalog is checked by the tests
         return "see `mimo-select models`"
+
+
+def _amount(text: str) -> float:
+    try:
+        value = float(text.lstrip("$¥"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an amount, got {text!r}") from None
+    if not 0 <= value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a finite amount >= 0, got {text}")
+    return value
 
 
 def _percent(text: str) -> float:

@@ -7,7 +7,7 @@ Values are immutable; a decision computes each lazy part once.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
@@ -127,6 +127,10 @@ class Narrator(Protocol):
         self, rule: Constraint, traits: Traits, index: int, certain: bool
     ) -> Violation: ...
 
+    def notices(self, models: Iterable[str | None]) -> list[dict[str, Any]]: ...
+
+    def estimate(self, traits: Traits, index: int) -> dict[str, Any] | None: ...
+
 
 class Decision:
     """The answer for one set of traits: the choice, the fallbacks, and the full story.
@@ -173,11 +177,21 @@ class Decision:
         self.refusals: tuple[Refusal, ...] = ()  # the full models the usage store passed over
         self._refused: dict[str, Violation] = {}  # model -> its live limit, with a usage store
 
-    def _admit(self, admission: Admission[Any], window: float) -> None:
-        """Take a usage store's answer: the admitted model leads, the full ones are rejected."""
+    def _admit(self, admission: Admission[Any], window: float, unlimited: list[str]) -> None:
+        """Take a usage store's answer: the admitted model leads; the full ones, and those it
+        cannot count (no limit known), are rejected."""
         ids = self._narrator.ids
         self._refused = {r.model: _live_violation(r, window) for r in admission.refusals}
-        order = self._order[len(admission.refusals) :] if admission.model is not None else []
+        for model in unlimited:
+            self._refused[model] = Violation(
+                "limits-live", "rpm", None, None,
+                "the usage store knows no RPM or TPM limit for it (none is published, or "
+                "the store's catalog lacks the model), so it cannot count it",
+                f"give the store the limits, limits={{{model!r}: {{'rpm': N, 'tpm': N}}}}, "
+                "or the selector's catalog, catalog=selector.catalog",
+            )  # fmt: skip
+        counted = [i for i in self._order if ids[i] not in unlimited]
+        order = counted[len(admission.refusals) :] if admission.model is not None else []
         self._order = order
         self.model = ids[order[0]] if order else None
         self.fallbacks = tuple(map(ids.__getitem__, order[1:]))
@@ -318,8 +332,9 @@ class Decision:
                     "model": c.model,
                     "score": c.score,
                     "reasons": [{"rule": r.rule, "message": r.message} for r in c.reasons],
+                    "cost": self._narrator.estimate(self._scored, i),
                 }
-                for c in self.ranked
+                for c, i in zip(self.ranked, self._order, strict=True)
             ],
             "rejected": [
                 {"model": r.model, "violations": [v.to_json() for v in r.violations]}
@@ -335,6 +350,9 @@ class Decision:
                                  "decided_on": [count.lower_bound, count.upper_bound]}  # fmt: skip
         if self.requested is not None:
             out["requested"] = {"model": self.requested, "fits": self.requested_fits}
+        notices = self._narrator.notices([self.requested, self.model, *self.fallbacks])
+        if notices:
+            out["notices"] = notices
         if self._cautions:
             out["cautions"] = [
                 {"model": r.model, "violations": [v.to_json() for v in r.violations]}

@@ -194,7 +194,8 @@ class Selector:
         """
         decision = self._decide(traits, model, strict)
         if usage is not None and decision._order:
-            admission = usage.admit(self._reservations(decision))
+            candidates, unlimited = self._reservations(decision, usage)
+            admission = usage.admit(candidates)
             if inspect.isawaitable(admission):
                 _close(admission)
                 raise UsageValueError(
@@ -202,7 +203,7 @@ class Selector:
                     "`await selector.aselect(...)` or `aroute(...)`",
                     where="usage",
                 )
-            decision._admit(admission, usage.window)
+            decision._admit(admission, usage.window, unlimited)
         return decision
 
     async def aselect(
@@ -217,22 +218,29 @@ class Selector:
         decision itself never blocks)."""
         decision = self._decide(traits, model, strict)
         if usage is not None and decision._order:
-            admission: Any = usage.admit(self._reservations(decision))
+            candidates, unlimited = self._reservations(decision, usage)
+            admission: Any = usage.admit(candidates)
             if inspect.isawaitable(admission):
                 admission = await admission
-            decision._admit(admission, usage.window)
+            decision._admit(admission, usage.window, unlimited)
         return decision
 
-    def _reservations(self, decision: Decision) -> list[tuple[str, int]]:
-        """(model id, tokens to reserve) for every eligible model in rank order."""
+    def _reservations(
+        self, decision: Decision, usage: Any
+    ) -> tuple[list[tuple[str, int]], list[str]]:
+        """(model id, tokens to reserve) for every eligible model in rank order whose limits
+        the store knows; and the ones it cannot count (no published limit, none given)."""
         traits = decision.traits
         needed = _reserved_input(traits)
         budget = traits.max_output_tokens
-        models = self.catalog.models
-        return [
-            (m.id, needed + (m.max_output.tokens if budget is None else budget))
-            for m in map(models.__getitem__, decision._order)
-        ]
+        candidates, unlimited = [], []
+        for m in map(self.catalog.models.__getitem__, decision._order):
+            if usage.limited(m.id):
+                candidates.append((m.id, needed + (m.max_output.tokens if budget is None
+                                                   else budget)))  # fmt: skip
+            else:
+                unlimited.append(m.id)
+        return candidates, unlimited
 
     def _decide(self, traits: Traits, model: str | None, strict: bool) -> Decision:
         self._check(traits)
@@ -463,6 +471,16 @@ class _Narrator:
         self._rules = rules
         self.ids = catalog.ids
         self.indices = indices.__getitem__
+
+    def notices(self, models: Iterable[str | None]) -> list[dict[str, Any]]:
+        """The latest news of each named model from the catalog's update files, as JSON."""
+        named = dict.fromkeys(m for m in models if m)
+        found = [n for m in named for n in self._catalog.notices(m)[-1:]]
+        return [n.to_json() for n in found if n.kind != "added"]
+
+    def estimate(self, traits: Traits, index: int) -> dict[str, Any] | None:
+        found = self._rules.costs.estimates(traits)[index]
+        return None if found is None else found.to_json()
 
     def reasons(self, traits: Traits, index: int) -> tuple[Reason, ...]:
         reasons = []

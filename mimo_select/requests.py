@@ -269,6 +269,8 @@ def _chat_request(
         else:
             count = chat_bound(messages, tools, count_thinking, catalog, media_sizes)
     features = _features(body, shape, thinking)
+    if _transcribes(body, resolved, catalog):
+        features.add("speech_recognition")
     voice, speech = _speech(body, messages, resolved, catalog)
     budget = _budget(body, shape)
     traits = Traits._trusted(
@@ -429,6 +431,18 @@ def _features(body: Mapping[str, Any], shape: str, thinking: bool | None) -> set
     if thinking:
         features.add("deep_thinking")
     return features
+
+
+def _transcribes(body: Mapping[str, Any], resolved: str | None, catalog: Catalog) -> bool:
+    """Speech recognition asked for: the platform's `asr_options`, or a body sent to a model
+    that only transcribes."""
+    options = body.get("asr_options")
+    if options is not None and not isinstance(options, Mapping):
+        raise RequestError(f"`asr_options` must be an object, not {kind_of(options)}",
+                           where="$.asr_options")  # fmt: skip
+    if options is not None:
+        return True
+    return resolved is not None and "speech_recognition" in catalog.model(resolved).capabilities
 
 
 def _structured(body: Mapping[str, Any], shape: str) -> bool:

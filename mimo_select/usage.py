@@ -555,6 +555,10 @@ class MemoryUsage:
         self._windows: dict[str, _Window] = {}
         self._last = -math.inf
 
+    def limited(self, model: str) -> bool:
+        """Whether the store knows `model`'s RPM and TPM (from the catalog or `limits=`)."""
+        return model in self._limits._known
+
     def admit(self, candidates: Sequence[tuple[str, int]]) -> Admission[Lease]:
         """Admit the first candidate (model id, tokens to reserve) that fits, atomically.
 
@@ -822,6 +826,10 @@ class _RedisBase:
         self._key_cache: dict[str, tuple[str, str]] = {}
         self._window_us = round(self.window * _US)
         self._where = _describe(url, client)
+
+    def limited(self, model: str) -> bool:
+        """Whether the store knows `model`'s RPM and TPM (from the catalog or `limits=`)."""
+        return model in self._limits._known
 
     # keys and arguments
 

@@ -34,6 +34,16 @@ def run_cli(*argv: str, stdin: str | None = None) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
+def without_notes(text: str) -> list[str]:
+    """The lines of an answer after its leading notes (news of retired models, wrapped)."""
+    lines = text.splitlines()
+    while lines and lines[0].startswith("note: "):
+        lines.pop(0)
+        while lines and lines[0].startswith("  "):
+            lines.pop(0)
+    return lines
+
+
 @pytest.fixture
 def cli() -> RunCli:
     return run_cli

@@ -8,7 +8,7 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
-from .conftest import ROOT, RunCli
+from .conftest import ROOT, RunCli, without_notes
 
 BIG = "word " * 300_000  # 300,000 tokens: over every 256K window, inside the 1M ones
 
@@ -93,7 +93,7 @@ def test_text_output_one_line_per_failure_then_a_summary(cli: RunCli, tree: Path
     assert any(line.startswith(f"{tree / 'prompts' / 'many.jsonl'}:3: ") for line in lines)
     assert lines[-1] == "8 files: 9 prompts checked (6 fit, 3 failed)"
     _, verbose, _ = cli("check", str(tree / "prompts" / "a.md"), "--verbose")
-    assert verbose.splitlines()[0].endswith(  # --verbose counts exactly
+    assert without_notes(verbose)[0].endswith(  # --verbose counts exactly
         "ok, 3 tokens + 0 output fit mimo-v2-flash (the default for a text"
         " request, ranked first by least-cost, newer-generation)"
     )

@@ -6,7 +6,7 @@ import json
 
 from mimo_select import load_catalog
 
-from .conftest import CASES, RunCli
+from .conftest import CASES, RunCli, without_notes
 
 
 def test_models_json_lists_every_model_with_the_stable_keys(cli: RunCli) -> None:
@@ -33,7 +33,7 @@ def test_models_json_lists_every_model_with_the_stable_keys(cli: RunCli) -> None
 def test_models_table_fits_80_columns_without_colour(cli: RunCli) -> None:
     code, out, _ = cli("models")
     assert code == 0
-    assert out.splitlines()[0].split() == [
+    assert without_notes(out)[0].split() == [
         "MODEL",
         "SERIES",
         "GEN",
@@ -108,7 +108,8 @@ def test_recommend_prints_choice_reasons_and_rejections(cli: RunCli) -> None:
         "recommend", "--input", "text,image", "--scenario", "multimodal_understanding"
     )
     assert (code, err) == (0, "")
-    lines = out.splitlines()
+    assert out.startswith("note: mimo-v2-omni was retired on 2026-06-30")  # a fallback
+    lines = without_notes(out)
     assert lines[:3] == [
         "Recommended: mimo-v2.5  (score 106.67)",
         "      + guide: Understanding of image, audio, and video content → mimo-v2.5 or",
@@ -177,7 +178,7 @@ def test_recommend_with_a_user_rules_file(cli: RunCli) -> None:
 def test_explain_a_rejected_model(cli: RunCli) -> None:
     code, out, _ = cli("explain", "mimo-v2-flash", "--input-tokens", "300000")
     assert code == 1
-    assert out.splitlines()[:3] == [
+    assert without_notes(out)[:3] == [
         "mimo-v2-flash: not eligible",
         "  the winner is mimo-v2.5-pro (score 109.03)",
         "      - needs 300,000 input tokens; at most 262,144 fit the context window",
@@ -250,8 +251,8 @@ def test_route_prints_validates_and_applies(cli: RunCli, tmp_path) -> None:  # t
     path = tmp_path / "body.json"
     path.write_text(json.dumps(body))
     code, out, _ = cli("route", str(path))
-    assert code == 1  # the requested model does not fit: that comes first
-    assert out.splitlines()[:4] == [
+    assert code == 1  # the requested model does not fit: that comes first (after the news)
+    assert without_notes(out)[:4] == [
         "Requested: mimo-v2-flash does not fit",
         "  - needs image, text input; accepts text [input-modalities]",
         "  the best model that fits is mimo-v2.5; a gateway switches to it only when",
@@ -261,13 +262,14 @@ def test_route_prints_validates_and_applies(cli: RunCli, tmp_path) -> None:  # t
     assert json.loads(out)["requested"] == {"model": "mimo-v2-flash", "fits": False}
     code, out, err = cli("route", str(path), "--apply")  # a pinned model is not swapped
     assert (code, out) == (1, "")
-    assert err == (
+    assert err.startswith("note: mimo-v2-flash and mimo-v2-omni were retired")  # on stderr
+    assert without_notes(err) == [
         "mimo-select: the body asks for mimo-v2-flash, which does not fit (needs image, text"
-        " input; accepts text); mimo-v2.5 fits (--fallback switches to it)\n"
-    )
+        " input; accepts text); mimo-v2.5 fits (--fallback switches to it)"
+    ]
     code, out, err = cli("route", str(path), "--apply", "--fallback")
     assert (code, json.loads(out)["model"]) == (0, "mimo-v2.5")
-    assert err == "mimo-select: switched from mimo-v2-flash to mimo-v2.5\n"
+    assert without_notes(err) == ["mimo-select: switched from mimo-v2-flash to mimo-v2.5"]
     body["model"] = "auto"
     code, out, _ = cli("route", "-", "--apply", stdin=json.dumps(body))
     assert code == 0

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from mimo_select import RequestError, Selector
 
-from .conftest import CASES, run_cli
+from .conftest import CASES, run_cli, without_notes
 
 SELECTOR = Selector.default()
 TEXT_MODELS = [m.id for m in SELECTOR.catalog if "text" in m.output_modalities]
@@ -220,7 +220,7 @@ def test_check_applies_the_modality_rule_as_route_does(tmp_path: Path) -> None:
     violation = json.loads(out)["files"][0]["violations"][0]
     assert (violation["rule"], violation["limit"]) == ("input-modalities", "input_modalities")
     code, out, _ = run_cli("check", str(path))
-    assert out.splitlines()[0] == (
+    assert without_notes(out)[0] == (
         f"{path}: mimo-v2-flash: needs image, text input; accepts text [input-modalities]"
     )
 
@@ -243,7 +243,7 @@ def test_check_applies_a_users_rules_file(tmp_path: Path) -> None:
     code, out, _ = run_cli("check", str(prompt), "--model", "mimo-v2-flash",
                            "--rules", str(rules))  # fmt: skip
     assert code == 1
-    assert out.splitlines()[0] == f"{prompt}: mimo-v2-flash: team X may not use Flash [no-flash]"
+    assert without_notes(out)[0] == f"{prompt}: mimo-v2-flash: team X may not use Flash [no-flash]"
 
 
 def test_media_sizes_come_from_the_selectors_catalog(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from mimo_select import Selector, Traits
 from .conftest import ROOT, RunCli, run_cli
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
+README_TODAY = "2026-11-30"  # the day the README's `--as-of today` examples were written
 
 
 def test_models_block_is_the_real_output(cli: RunCli) -> None:
@@ -61,6 +62,7 @@ def test_every_command_in_the_readme_prints_what_it_shows(
 ) -> None:
     monkeypatch.chdir(ROOT)
     monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("MIMO_SELECT_TODAY", README_TODAY)  # `--as-of today`, whenever CI runs
     code = None
     for command, expected in steps:
         if command == "echo $?":

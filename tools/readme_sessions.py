@@ -55,6 +55,7 @@ def _session(block: str) -> str:
 def main(argv: list[str]) -> int:
     os.chdir(ROOT)
     os.environ["NO_COLOR"] = "1"
+    os.environ.setdefault("MIMO_SELECT_TODAY", "2026-11-30")  # as tests/test_readme.py pins it
     readme = ROOT / "README.md"
     text = readme.read_text(encoding="utf-8")
     updated = re.sub(r"(```text\n)(\$ mimo-select.*?)(```)",
