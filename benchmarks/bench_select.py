@@ -3,17 +3,19 @@
 The baseline reads the same catalog and applies the same hard limits and preference weights
 with plain `if` statements, so the ratio is the price of rules as data. Run:
 
-    .venv/bin/python benchmarks/bench_select.py
+    .venv/bin/python benchmarks/bench_select.py [--as-of today]
 """
 
 from __future__ import annotations
 
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
 from mimo_select import Selector, Traits, load_catalog
+from mimo_select.catalog import generation_key
 
 MIX = [
     Traits(),
@@ -29,25 +31,57 @@ MIX = [
 ]
 
 
-def naive_selector() -> Callable[[Traits], list[str]]:
+def naive_selector(as_of: str | None = None) -> Callable[[Traits], list[str]]:  # noqa: PLR0915
     """The filter-and-sort a developer would write by hand for this catalog."""
-    catalog = load_catalog()
+    catalog = load_catalog(as_of=as_of)
     models = [
         (
             m.id, m.series, frozenset(m.capabilities), frozenset(m.input_modalities),
             frozenset(m.output_modalities), m.context_window.tokens, m.max_output.tokens,
-            m.rpm, m.tpm, m.generation,
+            m.rpm, m.tpm, m.generation, m.status,
         )
         for m in catalog
     ]  # fmt: skip
-    newest = {}
+    newest: dict[str, tuple[int, ...]] = {}
     for m in catalog:
-        newest[m.series] = max(newest.get(m.series, 0.0), float(m.generation))
+        if m.status != "retired":
+            newest[m.series] = max(newest.get(m.series, ()), generation_key(m.generation))
     guide = {g.scenario: list(g.models) for g in catalog.guide}
+    prices = {m.id: catalog.price(m.id, "USD") for m in catalog}
 
-    def select(t: Traits) -> list[str]:
+    def cost(mid: str, inp: int, out: int) -> float | None:
+        price = prices[mid]
+        if price is None:
+            return None
+        for tier in price.tiers:
+            if tier.input_up_to is None or inp <= tier.input_up_to:
+                return (inp * tier.input + out * tier.output) / 1e6
+        return None
+
+    def rows_in_force(t: Traits) -> list[str]:
+        if t.scenario:
+            return [t.scenario]
+        matches = {
+            "complex_reasoning": "deep_thinking" in t.features or (t.input_tokens or 0) > 131_072,
+            "multimodal_understanding": not t.input_modalities <= {"text"},
+            "high_concurrency": t.latency == "low",
+            "tts_preset_voice": t.voice == "preset"
+            or (t.output_modality == "speech" and t.voice is None),
+            "tts_voice_clone": t.voice == "clone",
+            "tts_voice_design": t.voice == "design",
+        }
+        return [row for row in guide if matches.get(row)]
+
+    def select(t: Traits) -> list[str]:  # noqa: PLR0915 - one if per rule, as by hand
+        inp = t.input_tokens if t.input_tokens is not None else 1000
+        out = t.max_output_tokens if t.max_output_tokens is not None else 1000
+        costs = {m[0]: cost(m[0], inp, out) for m in models if t.output_modality in m[4]}
+        known = [c for c in costs.values() if c is not None]
+        cheapest = min(known) if known else None
         ranked = []
-        for i, (mid, series, caps, ins, outs, window, max_out, rpm, tpm, gen) in enumerate(models):
+        for i, (mid, series, caps, ins, outs, window, max_out, rpm, tpm, gen, status) in enumerate(
+            models
+        ):
             if not t.input_modalities <= ins or t.output_modality not in outs:
                 continue
             if not t.features <= caps:
@@ -57,6 +91,14 @@ def naive_selector() -> Callable[[Traits], list[str]]:
             if t.voice == "design" and "voice_design" not in caps:
                 continue
             if t.voice == "preset" and ("voice_clone" in caps or "voice_design" in caps):
+                continue
+            if (
+                "speech_recognition" in caps
+                and "text_generation" not in caps
+                and ("speech_recognition" not in t.features)
+            ):
+                continue
+            if status == "retired":
                 continue
             if t.input_tokens is not None and t.input_tokens > window:
                 continue
@@ -68,29 +110,34 @@ def naive_selector() -> Callable[[Traits], list[str]]:
                 and t.input_tokens + t.max_output_tokens > window
             ):
                 continue
-            if t.expected_rpm is not None and t.expected_rpm > rpm:
+            if (t.expected_rpm or t.expected_tpm) and (rpm is None or tpm is None):
                 continue
-            if t.expected_tpm is not None and t.expected_tpm > tpm:
+            if t.expected_rpm is not None and rpm is not None and t.expected_rpm > rpm:
+                continue
+            if t.expected_tpm is not None and tpm is not None and t.expected_tpm > tpm:
                 continue
             if t.allow is not None and mid not in t.allow:
                 continue
             if mid in t.deny:
                 continue
             score = 0.0
-            if t.scenario and mid in guide[t.scenario]:
-                rows = guide[t.scenario]
-                score += 100 * (len(rows) - rows.index(mid)) / len(rows)
-            if t.latency == "low" and series == "flash":
-                score += 50
-            if t.input_tokens and t.input_tokens > 131_072 and mid in guide["complex_reasoning"]:
-                score += 40
-            if float(gen) == newest[series]:
+            points = [
+                (len(guide[r]) - guide[r].index(mid)) / len(guide[r])
+                for r in rows_in_force(t) if mid in guide[r]
+            ]  # fmt: skip
+            score += 100 * max(points, default=0.0)
+            if "speech_recognition" in t.features and "speech_recognition" in caps:
+                score += 100
+            if status == "deprecated":
+                score -= 20
+            if generation_key(gen) == newest.get(series):
                 score += 5
-            if t.output_modality == "text" and series == "flash":
+            mine = costs.get(mid)
+            if mine is not None and cheapest is not None:
+                score += 10 * (1.0 if mine == cheapest else cheapest / mine)
+            elif t.output_modality == "text" and series == "flash":
                 score += 10
-            if t.output_modality == "speech" and not caps & {"voice_clone", "voice_design"}:
-                score += 10
-            ranked.append((-score, i, mid))
+            ranked.append((-round(score, 6), i, mid))
         ranked.sort()
         return [mid for _, _, mid in ranked]
 
@@ -145,8 +192,11 @@ def scaling() -> None:
 
 
 def main() -> None:
-    selector = Selector.default()
-    naive = naive_selector()
+    as_of = sys.argv[sys.argv.index("--as-of") + 1] if "--as-of" in sys.argv else None
+    selector = Selector.default(as_of=as_of)
+    naive = naive_selector(as_of)
+    print(f"catalog: {selector.catalog.as_of or 'the model page as captured'}, "
+          f"{len(selector.catalog)} models")  # fmt: skip
     for t in MIX:  # same answers, or the comparison means nothing
         assert [c.model for c in selector.select(t).ranked] == naive(t), t
     fast: list[float] = []

@@ -418,19 +418,21 @@ def route(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     selector = _selector(args)
     decision = selector.route(body, api=args.api, strict=args.strict,
                               media_sizes=_sizes(_media(args)))  # fmt: skip
-    if not args.json:
-        named = [decision.requested, decision.model, *decision.fallbacks]
-        _notes(selector.catalog, named, err if args.apply else out)
+    named = [decision.requested, decision.model, *decision.fallbacks]
     fits = decision.model is not None and decision.requested_fits is not False
-    if args.apply:
+    if args.apply:  # the answer is the body; what the news says follows on stderr
         if decision.model is None or (decision.requested_fits is False and not args.fallback):
             err.write(f"{PROG}: {_refusal(decision)}\n")
+            _notes(selector.catalog, named, err)
             return EXIT_VIOLATION
         applied = decision.apply(body, fallback=args.fallback)
         if decision.requested is not None and applied["model"] != decision.requested:
             err.write(f"{PROG}: switched from {decision.requested} to {applied['model']}\n")
+        _notes(selector.catalog, named, err)
         _print_json(applied, out)
         return EXIT_OK
+    if not args.json:
+        _notes(selector.catalog, named, out)
     if args.json:
         _print_json(decision.to_json(exact_count=True), out)
     else:

@@ -258,6 +258,9 @@ def _lift(op: Operator, nodes: list[Node], n: int) -> Node:
         if strict and [nd.kind for nd in nodes] == [TRAIT, CONST] and nodes[1].value is not None:
             g, c = getters[0], nodes[1].value
             return Node(TRAIT, lambda t: None if (x := g(t)) is None else fn(x, c), type_)
+        if len(getters) == 1:
+            (g0,) = getters
+            return Node(TRAIT, lambda t: elem(g0(t)), type_)
         if len(getters) == 2:
             g0, g1 = getters
             return Node(TRAIT, lambda t: elem(g0(t), g1(t)), type_)

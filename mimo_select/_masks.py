@@ -59,6 +59,9 @@ def compile_mask(node: Node, n: int) -> tuple[MaskFn, Pair | None]:
             return fast, None
     evaluate = node.value
     guards = [a.value for a in node.args if a.kind == TRAIT] if op is not None and op.strict else []
+    # the last tuple seen with its masks, as one pair (replaced whole, so threads never see
+    # half of it): a derived column is often the same object request after request
+    last: list[tuple[Any, Pair]] = [((), (0, 0))]
 
     def fallback(t: Any) -> Pair:
         for get in guards:  # a trait the request does not give: the test does not apply
@@ -66,7 +69,13 @@ def compile_mask(node: Node, n: int) -> tuple[MaskFn, Pair | None]:
                 return (0, 0)
         values = evaluate(t)
         if isinstance(values, list | tuple):
-            return _column_pair(values)
+            seen, pair = last[0]
+            if values is seen:
+                return pair
+            pair = _column_pair(values)
+            if isinstance(values, tuple):
+                last[0] = (values, pair)
+            return pair
         return _scalar_pair(values, full)  # the same answer for every model
 
     return fallback, None

@@ -80,6 +80,10 @@ class CostTable:
         self._outputs = tuple(frozenset(m.output_modalities) for m in catalog.models)
         self._prices = catalog.prices
         self._ids = catalog.ids
+        currencies = {c for per in self._prices.values() for c in per} | {DEFAULT_CURRENCY}
+        self._priced = {
+            c: tuple(c in self._prices.get(m, {}) for m in self._ids) for c in currencies
+        }
         self._assumed = (
             int(settings.get("cost_input_tokens", 1000)),
             int(settings.get("cost_output_tokens", 1000)),
@@ -103,6 +107,12 @@ class CostTable:
 
     def amounts(self, traits: Traits) -> tuple[float | None, ...]:
         return tuple(e.amount if e else None for e in self.estimates(traits))
+
+    def priced(self, traits: Traits) -> tuple[bool, ...]:
+        """Per model: whether it has a price in the request's currency (one tuple per
+        currency, the same object every time)."""
+        found = self._priced.get(traits.currency or DEFAULT_CURRENCY)
+        return found if found is not None else (False,) * len(self._ids)
 
     def relative(self, traits: Traits) -> tuple[float | None, ...]:
         return self.relative_for(*self._key(traits))

@@ -346,6 +346,8 @@ def _scope(
         # the interval machinery then never counts exactly for a price
         reads = frozenset(("$traits.max_output_tokens", "$traits.currency"))
         derived["cost"] = {
+            "priced": Derived(Field("bool"), costs.priced, per_model=True,
+                              reads=frozenset(("$traits.currency",))),
             "estimate": Derived(Field("number"), costs.amounts, per_model=True, reads=reads),
             "relative": Derived(Field("number"), costs.relative, per_model=True,
                                 reads=reads | {"$traits.output_modality"}),
