@@ -95,6 +95,27 @@ def _scalar(node: Node, full: int) -> MaskFn:
             return unknown if v is None else no
 
         return equals
+    if node.op == "$exists" and len(args) == 1 and args[0].kind == TRAIT:
+        given = args[0].value  # e.g. `max_cost` given: the guard of the rules that read it
+
+        def exists(t: Any) -> Pair:
+            return no if given(t) is None else yes
+
+        return exists
+    if node.op in ("$or", "$and") and all(a.kind == TRAIT for a in args):
+        parts = [_scalar(a, full) for a in args]
+        decisive = yes if node.op == "$or" else no  # Kleene: one decides, else unknown wins
+
+        def either(t: Any) -> Pair:
+            seen_unknown = False
+            for part in parts:
+                pair = part(t)
+                if pair == decisive:
+                    return decisive
+                seen_unknown = seen_unknown or pair == unknown
+            return unknown if seen_unknown else (no if decisive == yes else yes)
+
+        return either
     get = node.value
 
     def truth(t: Any) -> Pair:
