@@ -246,19 +246,11 @@ def _footer(catalog: Any) -> list[str]:
 
 def _one_model(catalog: Any, m: Any, as_json: bool, out: TextIO) -> int:
     """Everything the catalog says of one model."""
-    guide = [g for g in catalog.guide if m.id in g.models]
-    notice = catalog.notice(m.id) if hasattr(catalog, "notice") else None
     if as_json:
-        data = m.summary()
-        data.update(
-            status=m.status,
-            thinking_default=m.thinking.default if m.thinking else None,
-            guide=[{"scenario": g.scenario, "requirement": g.requirement,
-                    "position": g.models.index(m.id) + 1} for g in guide],
-            notice=str(notice) if notice else None,
-        )  # fmt: skip
-        _print_json(data, out)
+        _print_json(catalog.describe(m.id), out)
         return EXIT_OK
+    guide = [g for g in catalog.guide if m.id in g.models]
+    notice = catalog.notice(m.id)
     style = _style(out)
     rows = [
         ("series", f"{m.series} (generation {m.generation})"),
@@ -478,6 +470,13 @@ def check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return report.exit_code
 
 
+def serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """`mimo-select serve`: the HTTP service (`mimo_select.serve`), until interrupted."""
+    from . import serve as service
+
+    return service.run(args)
+
+
 # --- usage -----------------------------------------------------------------------------------
 
 _REDIS_TIMEOUT = 2.0  # seconds: a person waits for a remote or TLS Redis, not a router
@@ -513,7 +512,7 @@ def usage(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             {
                 "account": args.account, "redis": where, "window": store.window,
                 "source": rows[0].source if rows else store.source, "clock": "redis",
-                "models": [_usage_json(u) for u in rows], "no_limits": unlimited,
+                "models": [u.to_json() for u in rows], "no_limits": unlimited,
             },
             out,
         )  # fmt: skip
@@ -564,17 +563,6 @@ def _unreadable(where: str, exc: Exception) -> str:
     else:
         hint = "check that --redis, --account and --prefix name the stores' Redis and keys"
     return f"cannot read usage from Redis at {where} ({detail}); {hint}"
-
-
-def _usage_json(u: Any) -> dict[str, Any]:
-    def seconds(value: float | None) -> float | None:
-        return None if value is None else round(value, 3)
-
-    return {
-        "model": u.model, "requests": u.requests, "rpm": u.rpm, "tokens": u.tokens,
-        "tpm": u.tpm, "cooling_for": seconds(u.cooling_for), "frees_in": seconds(u.frees_in),
-        "empty_in": seconds(u.empty_in),
-    }  # fmt: skip
 
 
 def _not_admitting(u: Any) -> str | None:

@@ -53,6 +53,8 @@ class Guide:
         object.__setattr__(self, "_fields", tuple(f for f in fields if f != "input_tokens"))
         object.__setattr__(self, "_thresholds", thresholds)
         object.__setattr__(self, "_found", {})  # what the rows make of each kind of request
+        object.__setattr__(self, "_last", (None, ()))  # the last traits asked about: a
+        # decision asks again for each model it explains
 
     def in_force(self, traits: Traits) -> tuple[GuideRow, ...]:
         """The row the request names, else every row it matches, in the guide's order.
@@ -62,12 +64,16 @@ class Guide:
         if traits.scenario is not None:
             row = self._by_id.get(traits.scenario)
             return (row,) if row is not None else ()
+        last: tuple[Any, tuple[GuideRow, ...]] = self._last  # type: ignore[attr-defined]
+        if last[0] is traits:
+            return last[1]
         key = self._key(traits)
         found: tuple[GuideRow, ...] | None = self._found.get(key)  # type: ignore[attr-defined]
         if found is None:
             found = tuple(row for row in self.rows if row.matches(traits) is True)
             if key is not None and len(self._found) < 4096:  # type: ignore[attr-defined]
                 self._found[key] = found  # type: ignore[attr-defined]
+        object.__setattr__(self, "_last", (traits, found))  # one pair, replaced whole
         return found
 
     def _key(self, traits: Traits) -> tuple[Any, ...] | None:

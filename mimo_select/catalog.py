@@ -342,6 +342,23 @@ class Catalog:
         except KeyError:
             raise UnknownModelError(model_id, self._by_id) from None
 
+    def describe(self, model_id: str) -> dict[str, Any]:
+        """Everything the catalog says of one model, as `mimo-select models ID --json` and
+        `GET /v1/models/{id}` give it: the summary, status, thinking default, guide rows and
+        the latest notice."""
+        m = self.model(model_id)
+        notice = self.notice(m.id)
+        data = m.summary()
+        data.update(
+            status=m.status,
+            thinking_default=m.thinking.default if m.thinking else None,
+            guide=[{"scenario": g.scenario, "requirement": g.requirement,
+                    "position": g.models.index(m.id) + 1}
+                   for g in self.guide if m.id in g.models],
+            notice=str(notice) if notice else None,
+        )  # fmt: skip
+        return data
+
     def series_by_id(self, series_id: str) -> Series:
         for s in self.series:
             if s.id == series_id:

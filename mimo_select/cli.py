@@ -121,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=c.tokens)
 
     _usage_parser(sub, common)
+    _serve_parser(sub, common)
 
     p = sub.add_parser("schema", parents=[common], help="print a JSON Schema")
     p.add_argument("name", choices=["catalog", "rules", "updates", "decision"])
@@ -244,6 +245,24 @@ def _usage_parser(sub: Any, common: argparse.ArgumentParser) -> None:
                    help="only models with requests in the window or cooling down")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=c.usage)
+
+
+def _serve_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    from . import _commands as c
+    from . import serve
+
+    p = sub.add_parser(
+        "serve", parents=[common], help="serve the library over HTTP, with a page to choose "
+        "a model (pip install 'mimo-select[serve]')",
+        description="An HTTP service for gateways in any language, and a page at / for "
+        "people: POST /v1/route, /v1/recommend, /v1/explain and /v1/tokens, GET /v1/models; "
+        "with live rate limits (--redis, or --memory-usage for one process) leases and "
+        "/v1/usage. The API is described at /openapi.json; errors are RFC 9457 problem "
+        "details. Exit 0 when stopped, 2 for bad options or data files.",
+    )  # fmt: skip
+    _rules_option(p)
+    serve.add_arguments(p)
+    p.set_defaults(run=c.serve)
 
 
 def _rules_option(p: argparse.ArgumentParser) -> None:

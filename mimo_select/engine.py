@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import string
 from collections.abc import Iterable, Mapping
 from datetime import date
 from functools import cache
@@ -471,6 +472,9 @@ class _Narrator:
         self._rules = rules
         self.ids = catalog.ids
         self.indices = indices.__getitem__
+        self._last: tuple[Any, list[tuple[Preference, int, Any]]] = (None, [])
+        n = len(catalog.models)
+        self._whens = tuple((p, compile_mask(p.when, n)[0]) for p in rules.preferences)
 
     def notices(self, models: Iterable[str | None]) -> list[dict[str, Any]]:
         """The latest news of each named model from the catalog's update files, as JSON."""
@@ -482,15 +486,26 @@ class _Narrator:
         found = self._rules.costs.estimates(traits)[index]
         return None if found is None else found.to_json()
 
+    def _preferences(self, traits: Traits) -> list[tuple[Preference, int, Any]]:
+        """(preference, mask of the models it applies to, score) for a decision's traits,
+        evaluated once: a decision's reasons are read model after model with them."""
+        last = self._last
+        if last[0] is traits:
+            return last[1]
+        found = []
+        for pref, when in self._whens:
+            applies = when(traits)[0]
+            if applies:
+                found.append((pref, applies, _score_value(pref, traits)))
+        self._last = (traits, found)  # one pair, replaced whole: safe to share
+        return found
+
     def reasons(self, traits: Traits, index: int) -> tuple[Reason, ...]:
         reasons = []
-        for pref in self._rules.preferences:
-            when = pref.when.evaluate(traits)
-            if when is None or when is False:
+        for pref, applies, score in self._preferences(traits):
+            if not applies >> index & 1:
                 continue
-            if isinstance(when, list | tuple) and when[index] is not True:
-                continue
-            factor = _at(_score_value(pref, traits), index)
+            factor = _at(score, index)
             if factor is None or factor == 0:
                 continue
             points = pref.weight * factor
@@ -501,8 +516,9 @@ class _Narrator:
         return tuple(reasons)
 
     def _model_values(self, traits: Traits, index: int) -> dict[str, Any]:
-        """What every message may say about a model: its lifecycle and its cost here."""
-        values: dict[str, Any] = dict(self._rules.settings)
+        """What every message may say about a model: its lifecycle and its cost here (and,
+        through `_render`, any setting)."""
+        values: dict[str, Any] = {}
         model = self._catalog.models[index]
         life = model.lifecycle
         estimate = self._rules.costs.estimates(traits)[index]
@@ -511,7 +527,7 @@ class _Narrator:
             successor=life.successor if life else None,
             deprecated_on=life.deprecated_on if life else None,
             retires_on=life.retires_on if life else None,
-            cost=str(estimate) if estimate else "no published price",
+            cost=(lambda: str(estimate)) if estimate else "no published price",  # when asked
             currency=traits.currency or DEFAULT_CURRENCY,
         )
         return values
@@ -528,7 +544,7 @@ class _Narrator:
             values["matched"] = f"scenario {traits.scenario}"
         else:
             values["matched"] = f"the request has {row.note}" if row else ""
-        return _render(pref.message, values)
+        return _render(pref.message, values, self._rules.settings)
 
     def violation(
         self, rule: Constraint, traits: Traits, index: int, certain: bool = True
@@ -552,9 +568,11 @@ class _Narrator:
             limit=rule.limit,
             required=None if unbounded else required,
             allowed=allowed,
-            message=_render(rule.message, values),
+            message=_render(rule.message, values, self._rules.settings),
             # no fix derived from a count that has no bound: the fix is to give the sizes
-            fix=_render(rule.fix, values) if rule.fix and not unbounded else None,
+            fix=_render(rule.fix, values, self._rules.settings)
+            if rule.fix and not unbounded
+            else None,
             certain=certain,
         )
 
@@ -681,12 +699,24 @@ def _excess(required: Any, allowed: Any) -> Any:
 
 def _parts(required: Any, allowed: Any) -> Any:
     if isinstance(required, int | float) and isinstance(allowed, int | float) and allowed > 0:
-        return math.ceil(required / allowed)
+        ratio = required / allowed  # a tiny budget makes it overflow to inf
+        return math.ceil(ratio) if math.isfinite(ratio) else None
     return None
 
 
-def _render(template: str, values: dict[str, Any]) -> str:
-    return template.format_map({k: _text(v) for k, v in values.items()})
+def _render(template: str, values: dict[str, Any], settings: Mapping[str, float]) -> str:
+    """The template filled in from `values`, else `settings`; only its own placeholders are
+    turned into text (a value may be a function, called only when its placeholder is used)."""
+    filled = {}
+    for name in _placeholders(template):
+        value = values[name] if name in values else settings[name]
+        filled[name] = _text(value() if callable(value) else value)
+    return template.format_map(filled)
+
+
+@cache
+def _placeholders(template: str) -> tuple[str, ...]:
+    return tuple(name for _, name, _, _ in string.Formatter().parse(template) if name)
 
 
 def _text(value: Any) -> str:

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import random
 import re
 import threading
@@ -153,6 +154,18 @@ class ModelUsage:
     frees_in: float | None
     empty_in: float | None
     source: str
+
+    def to_json(self) -> dict[str, Any]:
+        """One model's row, as `mimo-select usage --json` and `GET /v1/usage` give it."""
+
+        def seconds(value: float | None) -> float | None:
+            return None if value is None else round(value, 3)
+
+        return {
+            "model": self.model, "requests": self.requests, "rpm": self.rpm,
+            "tokens": self.tokens, "tpm": self.tpm, "cooling_for": seconds(self.cooling_for),
+            "frees_in": seconds(self.frees_in), "empty_in": seconds(self.empty_in),
+        }  # fmt: skip
 
 
 def usage_tokens(usage: Any) -> int:
@@ -434,9 +447,13 @@ def _retry_after(refusals: Sequence[Refusal]) -> float | None:
     return min((r.frees_in for r in refusals), default=None)
 
 
+_IDS = random.Random(os.urandom(16))  # our own: `random.seed()` elsewhere must not repeat ids
+os.register_at_fork(after_in_child=lambda: _IDS.seed(os.urandom(16)))
+
+
 def _new_id() -> str:
-    """64 random bits: unique enough per window, and no system call (random reseeds on fork)."""
-    return f"{random.getrandbits(64):016x}"
+    """64 random bits: unique enough per window, no system call per id, fresh after a fork."""
+    return f"{_IDS.getrandbits(64):016x}"
 
 
 # --- one process ------------------------------------------------------------------------------
@@ -1055,6 +1072,13 @@ class RedisUsage(_RedisBase):
                 self._failed(exc)
         return self._local.usage(names)
 
+    def lease(self, lease_id: str, model: str, tokens: int) -> Lease:
+        """The lease `lease_id` (admitted for `model` with `tokens` reserved), to end it from
+        another process or host: settling it twice still counts once."""
+        self._limits.get(model)
+        return Lease(self, id=lease_id, model=model, account=self.account, tokens=tokens,
+                     admitted_at=math.nan, source="redis")  # fmt: skip
+
     def close(self) -> None:
         """Close the connections of a client this store built (not one you passed)."""
         if self._owned:
@@ -1191,6 +1215,12 @@ class AsyncRedisUsage(_RedisBase):
             except _BadReplyError as exc:
                 self._failed(exc)
         return self._local.usage(names)
+
+    def lease(self, lease_id: str, model: str, tokens: int) -> AsyncLease:
+        """See `RedisUsage.lease`."""
+        self._limits.get(model)
+        return AsyncLease(self, id=lease_id, model=model, account=self.account, tokens=tokens,
+                          admitted_at=math.nan, source="redis")  # fmt: skip
 
     async def aclose(self) -> None:
         """Close the connections of a client this store built (not one you passed)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import time
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -119,14 +119,12 @@ def test_deep_nesting_is_refused_at_its_line_before_any_validator_recurses(
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
 def test_a_fifo_or_a_device_as_a_data_file_fails_at_once(tmp_path: Path) -> None:
     fifo = tmp_path / "rules.yaml"
-    os.mkfifo(fifo)
-    started = time.monotonic()
+    os.mkfifo(fifo)  # reading it would block: the refusal comes before any read
     with pytest.raises(DataError, match=r"not a regular file \(a named pipe\)"):
         _yaml.load(fifo)
     if Path("/dev/urandom").exists():
         with pytest.raises(DataError, match=r"not a regular file \(a character device\)"):
             _yaml.load("/dev/urandom")
-    assert time.monotonic() - started < 1
 
 
 def test_the_size_is_measured_while_reading(tmp_path: Path) -> None:
@@ -140,9 +138,13 @@ def test_the_size_is_measured_while_reading(tmp_path: Path) -> None:
 
 def test_an_alias_bomb_of_long_text_is_refused_before_it_is_built() -> None:
     text = f'm: &m "{"x" * 100_000}"\nl: [' + ", ".join(["*m"] * 20_000) + "]\n"
-    started = time.perf_counter()
-    (problem,) = _problems(text)
-    assert time.perf_counter() - started < 0.5
+    tracemalloc.start()
+    try:
+        (problem,) = _problems(text)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 50 * 2**20  # refused before building: 2 GB of text were never made
     assert problem == (
         "x.yaml:1:1: $: the document expands to 2,000,100,002 characters of text;"
         " the limit is 1,048,576 (repeat long text less often through aliases)"
