@@ -22,6 +22,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from mimo_select.cli import _seconds, _whole  # the CLI's value parsers, one definition
 from mimo_select.errors import MimoSelectError, UsageError
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="address to listen on (default 127.0.0.1: this machine only; "
                    "0.0.0.0 for every interface)")  # fmt: skip
     g.add_argument("--port", type=_port, default=DEFAULT_PORT, help="port (default 8787)")
-    g.add_argument("--workers", metavar="N", type=_positive, default=1,
+    g.add_argument("--workers", metavar="N", type=_whole, default=1,
                    help="worker processes (default 1); with live rate limits, more than one "
                    "needs --redis")  # fmt: skip
     live = parser.add_argument_group("live rate limits (off unless --redis or --memory-usage)")
@@ -109,7 +110,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=5.0,
         help="close idle connections after this long (default 5)",
     )
-    s.add_argument("--limit-concurrency", metavar="N", type=_positive, default=1000,
+    s.add_argument("--limit-concurrency", metavar="N", type=_whole, default=1000,
                    help="connections and requests per worker at once (default 1000); 503 "
                    "above it")  # fmt: skip
     o = parser.add_argument_group("logging")
@@ -287,30 +288,10 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected 1 or more, got {text!r}")
-    return value
-
-
 def _port(text: str) -> int:
-    value = _positive(text)
+    value = _whole(text)
     if value > 65535:
         raise argparse.ArgumentTypeError(f"a port is 1 to 65535, not {text}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text.strip().removesuffix("s"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"expected seconds > 0, got {text!r}")
     return value
 
 
