@@ -1107,13 +1107,6 @@ class RedisUsage(_RedisBase):
         self._succeeded(started)
         return reply
 
-    def _parse_or_fail(self, reply: Any, specs: Sequence[_Spec]) -> _Decision | None:
-        try:
-            return self._parse_admit(reply, specs)
-        except _BadReplyError as exc:
-            self._failed(exc)
-            return None
-
     def _settle(self, lease: Lease, total: int) -> None:
         if lease.source == "local" or self._call(*self._lease_call("settle", lease, total)) is (
             _FAILED
