@@ -215,10 +215,9 @@ def notice_lines(catalog: Catalog, models: Sequence[str | None]) -> list[str]:
     """What the shipped updates say about the models an answer names, retirements first.
     For the page as captured: official retirements and deprecations since, with the way to
     today's lineup. For a day: also what third parties report, up to that day."""
-    named = list(dict.fromkeys(m for m in models if m))
     base = catalog.as_of is None
     kinds = _NOTICE_ORDER[:2] if base else _NOTICE_ORDER[:4]  # the page: what happened since
-    found = [n for m in named for n in catalog.notices(m)[-1:] if n.kind in kinds]
+    found = [n for n in catalog.news(models) if n.kind in kinds]
     if not found:
         return []
     groups: dict[tuple[str, str, str], list[Notice]] = {}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache, lru_cache
 from pathlib import Path
@@ -325,6 +325,12 @@ class Catalog:
         """The latest notice about `model_id` (a model of this catalog or of a later day)."""
         found = self._dated_facts()[1].get(model_id)
         return found[-1] if found else None
+
+    def news(self, models: Iterable[str | None]) -> list[Notice]:
+        """The latest notice of each model an answer names (once each, Nones skipped), where
+        it says more than that the model was added."""
+        found = (self.notice(m) for m in dict.fromkeys(models) if m)
+        return [n for n in found if n is not None and n.kind != "added"]
 
     def __iter__(self) -> Iterator[Model]:
         return iter(self.models)

@@ -91,7 +91,7 @@ class Selector:
     @classmethod
     def default(cls, *, as_of: AsOf | None = None) -> Selector:
         """The bundled catalog and rules, built once per process (and per `as_of` day)."""
-        return _default_selector(None if as_of is None else resolve_as_of(as_of))
+        return _default_selector(None if as_of is None else _day(as_of))
 
     @classmethod
     def from_files(
@@ -112,7 +112,7 @@ class Selector:
         catalog is its file as it stands (the model page on its snapshot day).
         """
         if catalog is None and not rules and default_rules and not settings:
-            return _default_selector(None if as_of is None else resolve_as_of(as_of))
+            return _default_selector(None if as_of is None else _day(as_of))
         loaded = load_catalog(catalog, as_of=as_of)
         ruleset = load_rules(rules, defaults=default_rules)
         if settings:
@@ -478,9 +478,7 @@ class _Narrator:
 
     def notices(self, models: Iterable[str | None]) -> list[dict[str, Any]]:
         """The latest news of each named model from the catalog's update files, as JSON."""
-        named = dict.fromkeys(m for m in models if m)
-        found = [n for m in named for n in self._catalog.notices(m)[-1:]]
-        return [n.to_json() for n in found if n.kind != "added"]
+        return [n.to_json() for n in self._catalog.news(models)]
 
     def estimate(self, traits: Traits, index: int) -> dict[str, Any] | None:
         found = self._rules.costs.estimates(traits)[index]
@@ -623,7 +621,8 @@ def _default_selector(day: date | None) -> Selector:
     return Selector(catalog, compile_rules(load_rules(), catalog))
 
 
-def resolve_as_of(value: AsOf) -> date:
+def _day(value: AsOf) -> date:
+    """`as_of` as a date ("today" resolved), so equal days share one default selector."""
     from .updates import resolve_as_of
 
     return resolve_as_of(value)

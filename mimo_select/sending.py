@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
-from .errors import MimoSelectError, NoEligibleModelError, RateLimitedError, UsageValueError
+from .errors import NoEligibleModelError, RateLimitedError, UsageValueError
 
 if TYPE_CHECKING:
     from .decisions import Decision
@@ -179,16 +179,13 @@ def send_with_limits(
     traits, pinned = retry.request.traits, retry.request.model
     while True:
         decision = retry.selector.select(traits, model=pinned, strict=strict, usage=usage)
-        lease = decision.lease
+        lease, out = decision.lease, None
         try:
             out, wait = retry.body_for(decision)
-        except MimoSelectError:
-            if lease is not None:
-                lease.release()
-            raise
+        finally:
+            if out is None and lease is not None:
+                lease.release()  # nothing is sent on it: waiting, or an error
         if out is None:
-            if lease is not None:
-                lease.release()
             sleep(wait or 0.0)
             continue
         assert lease is not None
@@ -198,9 +195,7 @@ def send_with_limits(
         except Exception as exc:
             if not _is_429(exc):
                 raise
-            lease.throttled(_retry_after(exc))
-            retry.refused(decision.model)
-            continue
+            response = exc
         if _is_429(response):
             lease.throttled(_retry_after(response))
             retry.refused(decision.model)
@@ -236,16 +231,13 @@ async def asend_with_limits(
     traits, pinned = retry.request.traits, retry.request.model
     while True:
         decision = await retry.selector.aselect(traits, model=pinned, strict=strict, usage=usage)
-        lease = decision.lease
+        lease, out = decision.lease, None
         try:
             out, wait = retry.body_for(decision)
-        except MimoSelectError:
-            if lease is not None:
-                await _maybe_await(lease.release())
-            raise
+        finally:
+            if out is None and lease is not None:
+                await _maybe_await(lease.release())  # nothing is sent on it
         if out is None:
-            if lease is not None:
-                await _maybe_await(lease.release())
             await sleep(wait or 0.0)
             continue
         assert lease is not None
@@ -255,9 +247,7 @@ async def asend_with_limits(
         except Exception as exc:
             if not _is_429(exc):
                 raise
-            await _maybe_await(lease.throttled(_retry_after(exc)))
-            retry.refused(decision.model)
-            continue
+            response = exc
         if _is_429(response):
             await _maybe_await(lease.throttled(_retry_after(response)))
             retry.refused(decision.model)

@@ -34,8 +34,15 @@ def _vocabulary() -> dict[str, frozenset[str]]:
         "voice": frozenset(VOICES),
         "latency": frozenset(LATENCIES),
         "thinking": frozenset(THINKING),
-        "currency": frozenset(enum_of("updates", "currency")),
     }
+
+
+@cache
+def _currencies() -> frozenset[str]:
+    """The price lists (from the updates schema): read only when a request names one."""
+    from ._schemas import enum_of
+
+    return frozenset(enum_of("updates", "currency"))
 
 
 def _names(field: str, values: Iterable[Any]) -> frozenset[str]:
@@ -150,7 +157,7 @@ class Traits:
         ):  # fmt: skip
             put(self, name, _count(name, getattr(self, name)))
         if self.currency is not None:
-            _one_of("currency", self.currency, vocab["currency"])
+            _one_of("currency", self.currency, _currencies())
         if self.max_cost is not None:
             put(self, "max_cost", _amount("max_cost", self.max_cost))
         accounts = _count("accounts", self.accounts)
