@@ -7,8 +7,10 @@ Starts the real server (`python -m mimo_select.serve --echo`, the same code and 
 drives it from a separate client process over HTTP/1.1 keep-alive connections with a 2 KB
 chat body (the `small chat` of bench_route.py), at 1, 16 and 128 concurrent connections. At
 each level `POST /v1/echo` (the body read by the same strict JSON reader and written back)
-and `POST /v1/route` run in turn for the same time; requests/s and p50/p99 latency for both,
-and route's throughput as a share of echo's (the target is 70 % or more).
+and `POST /v1/route` run in turn for the same time: the full decision (about 6 KB), then
+`?fields=model,fallbacks` (what a gateway reads) and `?apply=true` (the body to send);
+requests/s and p50/p99 latency for each, and its throughput as a share of echo's (the
+target is 70 % or more).
 
 `--distinct` sends a different body every request (20,000 of them, each cut and numbered
 differently, all within 10 % of 2 KB): the case where no request is ever seen twice.
@@ -213,6 +215,7 @@ def main() -> None:
     payloads = [json.dumps(body(i)).encode() for i in range(count)]
     route = [request_bytes("/v1/route", p, port) for p in payloads]
     applied = [request_bytes("/v1/route?apply=true", p, port) for p in payloads]
+    lean = [request_bytes("/v1/route?fields=model,fallbacks", p, port) for p in payloads]
     echo = [request_bytes("/v1/echo", p, port) for p in payloads]
     size = len(payloads[0])
     server = start_server(port, args.workers)
@@ -225,7 +228,8 @@ def main() -> None:
               f"{'route/echo':>10}  statuses")  # fmt: skip
         for level in map(int, args.levels.split(",")):
             results = {}
-            for name, reqs in (("echo", echo), ("/v1/route", route), ("?apply", applied)):
+            runs = (("echo", echo), ("/v1/route", route), ("?fields", lean), ("?apply", applied))
+            for name, reqs in runs:
                 results[name] = r = measure(port, reqs, level, args.seconds)
                 share = ""
                 if name != "echo":

@@ -332,7 +332,7 @@ def recommend(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     selector = _selector(args)
     decision = selector.select(_traits(args, selector), strict=args.strict)
     if args.json:
-        _print_json(decision.to_json(exact_count=True), out)
+        _print_json(decision.shared_json(exact_count=True), out)
     else:
         _notes(selector.catalog, [decision.model, *decision.fallbacks], out)
         out.write(render_decision(decision, _style(out), _exact(decision.traits.tokens)))
@@ -426,7 +426,7 @@ def route(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if not args.json:
         _notes(selector.catalog, named, out)
     if args.json:
-        _print_json(decision.to_json(exact_count=True), out)
+        _print_json(decision.shared_json(exact_count=True), out)
     else:
         out.write(render_decision(decision, _style(out), _exact(decision.traits.tokens)))
     return EXIT_OK if fits else EXIT_VIOLATION

@@ -91,7 +91,9 @@ class CostTable:
         self.estimates_for = lru_cache(maxsize=4096)(self._estimates)
         self.relative_for = lru_cache(maxsize=4096)(self._relative)
 
-    def _key(self, traits: Traits) -> tuple[int | None, str, int | None, str, str | None]:
+    def basis(self, traits: Traits) -> tuple[int | None, str, int | None, str]:
+        """What a request's estimates rest on (input, how it is known, output, currency):
+        equal bases, equal estimates."""
         count = traits.tokens
         tokens = count.tokens if count is not None else traits.input_tokens
         estimated = (
@@ -99,11 +101,10 @@ class CostTable:
             else "at least" if count.upper_bound is None
             else "estimate"
         )  # fmt: skip
-        currency = traits.currency or DEFAULT_CURRENCY
-        return tokens, estimated, traits.max_output_tokens, currency, traits.output_modality
+        return tokens, estimated, traits.max_output_tokens, traits.currency or DEFAULT_CURRENCY
 
     def estimates(self, traits: Traits) -> tuple[Estimate | None, ...]:
-        return self.estimates_for(*self._key(traits)[:4])
+        return self.estimates_for(*self.basis(traits))
 
     def amounts(self, traits: Traits) -> tuple[float | None, ...]:
         return tuple(e.amount if e else None for e in self.estimates(traits))
@@ -115,7 +116,7 @@ class CostTable:
         return found if found is not None else (False,) * len(self._ids)
 
     def relative(self, traits: Traits) -> tuple[float | None, ...]:
-        return self.relative_for(*self._key(traits))
+        return self.relative_for(*self.basis(traits), traits.output_modality)
 
     def _estimates(
         self, tokens: int | None, estimated: str, output: int | None, currency: str

@@ -123,9 +123,15 @@ class Narrator(Protocol):
 
     def reasons(self, traits: Traits, index: int) -> tuple[Reason, ...]: ...
 
+    def reasons_json(self, traits: Traits, index: int) -> list[dict[str, Any]]: ...
+
     def violation(
         self, rule: Constraint, traits: Traits, index: int, certain: bool
     ) -> Violation: ...
+
+    def violations_json(
+        self, rule: Constraint, traits: Traits, mask: int, certain: bool
+    ) -> list[tuple[int, dict[str, Any]]]: ...
 
     def notices(self, models: Iterable[str | None]) -> list[dict[str, Any]]: ...
 
@@ -324,53 +330,90 @@ class Decision:
         `exact_count` it is counted with the tokenizer first (as the CLI reports it), and
         `decided_on` keeps the interval the decision used.
         """
-        out: dict[str, Any] = {
-            "model": self.model,
-            "fallbacks": list(self.fallbacks),
-            "ranked": [
+        fresh: dict[str, Any] = _fresh(self.shared_json(exact_count=exact_count))
+        return fresh
+
+    # the keys of `to_json`, in its order; those after `traits` appear only when they apply
+    FIELDS = ("model", "fallbacks", "ranked", "rejected", "traits", "tokens", "requested",
+              "notices", "cautions", "plan", "lease", "retry_after", "suggestions")  # fmt: skip
+
+    def shared_json(
+        self, *, exact_count: bool = False, fields: frozenset[str] | None = None
+    ) -> dict[str, Any]:
+        """`to_json`, built from pieces the selector remembers across decisions (texts,
+        costs, notices) and shares: for writing out at once, never for changing. The top
+        level and `lease` are this decision's own. `fields` (names from `FIELDS`) keeps only
+        those keys, and builds only those: a gateway that needs the model and its fallbacks
+        does not pay for the reasons."""
+        want = _ALL if fields is None else fields
+        n = self._narrator
+        out: dict[str, Any] = {}
+        if "model" in want:
+            out["model"] = self.model
+        if "fallbacks" in want:
+            out["fallbacks"] = list(self.fallbacks)
+        if "ranked" in want:
+            scored, scores, ids = self._scored, self._scores, n.ids
+            out["ranked"] = [
                 {
-                    "model": c.model,
-                    "score": c.score,
-                    "reasons": [{"rule": r.rule, "message": r.message} for r in c.reasons],
-                    "cost": self._narrator.estimate(self._scored, i),
+                    "model": ids[i],
+                    "score": round(scores[i], 6),
+                    "reasons": n.reasons_json(scored, i),
+                    "cost": n.estimate(scored, i),
                 }
-                for c, i in zip(self.ranked, self._order, strict=True)
-            ],
-            "rejected": [
-                {"model": r.model, "violations": [v.to_json() for v in r.violations]}
-                for r in self.rejected
-            ],
-            "traits": self.traits.to_json(),
-        }
+                for i in self._order
+            ]
+        if "rejected" in want:
+            sides = [(self._hits, self.traits, True)]
+            if self._maybe:
+                sides.append((self._maybe, self._high, False))
+            out["rejected"] = self._rejections_json(sides, self._refused)
+        if "traits" in want:
+            out["traits"] = self.traits.to_json()
         count = self.traits.tokens
-        if count is not None:
+        if count is not None and "tokens" in want:
             out["tokens"] = count.to_json()
             if exact_count and count.refine is not None:
                 out["tokens"] = {**count.refine().to_json(),
                                  "decided_on": [count.lower_bound, count.upper_bound]}  # fmt: skip
-        if self.requested is not None:
+        if self.requested is not None and "requested" in want:
             out["requested"] = {"model": self.requested, "fits": self.requested_fits}
-        notices = self._narrator.notices([self.requested, self.model, *self.fallbacks])
-        if notices:
-            out["notices"] = notices
-        if self._cautions:
-            out["cautions"] = [
-                {"model": r.model, "violations": [v.to_json() for v in r.violations]}
-                for r in self.cautions
-            ]
-        if self.plan is not None:
+        if "notices" in want:
+            notices = n.notices((self.requested, self.model, *self.fallbacks))
+            if notices:
+                out["notices"] = notices
+        if self._cautions and "cautions" in want:
+            out["cautions"] = self._rejections_json([(self._cautions, self._high, False)], {})
+        if self.plan is not None and "plan" in want:
             out["plan"] = self.plan.to_json()
-        if self.lease is not None:
+        if self.lease is not None and "lease" in want:
             lease = self.lease
             out["lease"] = {"id": lease.id, "model": lease.model, "account": lease.account,
                             "tokens": lease.tokens, "source": lease.source}  # fmt: skip
-        if self.retry_after is not None:
+        if self.retry_after is not None and "retry_after" in want:
             out["retry_after"] = round(self.retry_after, 3)
-        if self.model is None:
+        if self.model is None and "suggestions" in want:
             out["suggestions"] = [
                 {"model": model, "changes": list(changes)} for model, changes in self.suggestions
             ]
         return out
+
+    def _rejections_json(
+        self,
+        sides: Iterable[tuple[list[tuple[Constraint, int]], Traits, bool]],
+        refused: Mapping[str, Violation],
+    ) -> list[dict[str, Any]]:
+        """`rejected` (or `cautions`) as JSON, in catalog order: the same violations as the
+        `rejected` property, from the narrator's remembered pieces."""
+        n = self._narrator
+        per_model: dict[int, list[dict[str, Any]]] = {}
+        for hits, traits, certain in sides:
+            for rule, mask in hits:
+                for i, found in n.violations_json(rule, traits, mask, certain):
+                    per_model.setdefault(i, []).append(found)
+        for model, violation in refused.items():
+            per_model.setdefault(n.ids.index(model), []).append(violation.to_json())
+        return [{"model": n.ids[i], "violations": per_model[i]} for i in sorted(per_model)]
 
 
 @dataclass(frozen=True)
@@ -434,6 +477,19 @@ def _live_violation(refusal: Refusal, window: float) -> Violation:
                    f"{window:g} s; {frees}")  # fmt: skip
     return Violation(f"{r.limit}-live", r.limit, r.needed, r.allowed - r.used if unit else 0,
                      message, fix)  # fmt: skip
+
+
+_ALL = frozenset(Decision.FIELDS)
+
+
+def _fresh(value: Any) -> Any:
+    """A copy of JSON's containers (dicts and lists); texts and numbers are immutable."""
+    kind = type(value)
+    if kind is dict:
+        return {key: _fresh(item) for key, item in value.items()}
+    if kind is list:
+        return [_fresh(item) for item in value]
+    return value
 
 
 def _jsonable(value: Any) -> Any:

@@ -465,53 +465,127 @@ class Selector:
 
 
 class _Narrator:
-    """The texts of a decision (reasons, violations), built when a decision is first read."""
+    """The texts of a decision (reasons, violations), built when a decision is first read.
+
+    A text depends on its rule, its model and only a few values of the request (the numbers
+    on both sides of a limit, the cost basis, the guide row), so texts and their JSON are
+    remembered by exactly those: two requests that differ in length share every text that
+    does not quote the length.
+    """
 
     def __init__(self, catalog: Catalog, rules: CompiledRules, indices: Any) -> None:
         self._catalog = catalog
         self._rules = rules
+        self._costs = rules.costs
         self.ids = catalog.ids
         self.indices = indices.__getitem__
-        self._last: tuple[Any, list[tuple[Preference, int, Any]]] = (None, [])
+        self._last: tuple[Any, Any] = (None, None)
         n = len(catalog.models)
-        self._whens = tuple((p, compile_mask(p.when, n)[0]) for p in rules.preferences)
+        self._whens = tuple(
+            (p, compile_mask(p.when, n)[0], _quotes(p.message)) for p in rules.preferences
+        )
+        self._quoted = {c.id: _quotes(c.message, c.fix) for c in rules.constraints}
+        self._memo: dict[Any, Any] = {}
+
+    def _remember(self, key: Any, value: Any) -> Any:
+        memo = self._memo
+        if len(memo) >= _MEMO_ENTRIES:
+            memo.clear()  # a request stream of unique numbers: start again, never grow
+        memo[key] = value
+        return value
 
     def notices(self, models: Iterable[str | None]) -> list[dict[str, Any]]:
         """The latest news of each named model from the catalog's update files, as JSON."""
-        return [n.to_json() for n in self._catalog.news(models)]
+        key = ("notices", *models)
+        found = self._memo.get(key)
+        if found is None:
+            found = self._remember(key, [n.to_json() for n in self._catalog.news(key[1:])])
+        return found  # type: ignore[no-any-return]
 
     def estimate(self, traits: Traits, index: int) -> dict[str, Any] | None:
-        found = self._rules.costs.estimates(traits)[index]
-        return None if found is None else found.to_json()
+        key = ("cost", index, self._costs.basis(traits))
+        memo = self._memo
+        if key in memo:
+            return memo[key]  # type: ignore[no-any-return]
+        found = self._costs.estimates(traits)[index]
+        return self._remember(key, None if found is None else found.to_json())  # type: ignore[no-any-return]
 
-    def _preferences(self, traits: Traits) -> list[tuple[Preference, int, Any]]:
-        """(preference, mask of the models it applies to, score) for a decision's traits,
-        evaluated once: a decision's reasons are read model after model with them."""
+    def _preferences(self, traits: Traits) -> tuple[list[_Applied], Any]:
+        """The preferences that apply to a decision's traits (each with the mask of its
+        models, its score and what its text quotes) and a key for all that the reasons of
+        one model can depend on: evaluated once, as a decision's reasons are read model
+        after model."""
         last = self._last
         if last[0] is traits:
-            return last[1]
+            return last[1]  # type: ignore[no-any-return]
         found = []
-        for pref, when in self._whens:
+        key: list[Any] = []
+        quotes_cost = quotes_guide = False
+        for pref, when, (cost, guide) in self._whens:
             applies = when(traits)[0]
             if applies:
-                found.append((pref, applies, _score_value(pref, traits)))
-        self._last = (traits, found)  # one pair, replaced whole: safe to share
+                score = _score_value(pref, traits)
+                per_model = isinstance(score, list | tuple)
+                found.append((pref, applies, score, per_model, cost, guide))
+                key.append((pref.id, applies, tuple(score) if per_model else score))
+                quotes_cost |= cost
+                quotes_guide |= guide
+        if quotes_cost:
+            key.append(self._costs.basis(traits))
+        if quotes_guide:
+            rows = self._rules.guide.in_force(traits)
+            key.append((traits.scenario, *(r.scenario for r in rows)))
+        plan = (found, ("reasons", *key))
+        self._last = (traits, plan)  # one pair, replaced whole: safe to share
+        return plan
+
+    def _scored(self, traits: Traits, index: int) -> list[tuple[float, str, tuple[str, Any]]]:
+        """(points, rule, (message, its JSON)) of every preference that moves the model's
+        score, most points first."""
+        memo = self._memo
+        found = []
+        applied, _ = self._preferences(traits)
+        basis = self._costs.basis(traits)
+        for pref, applies, score, per_model, cost, guide in applied:
+            if not applies >> index & 1:
+                continue
+            factor = score[index] if per_model else score
+            if factor is None or factor == 0:
+                continue
+            key = ("reason", pref.id, index, basis if cost else None,
+                   self._row_key(traits, index) if guide else None)  # fmt: skip
+            text = memo.get(key)
+            if text is None:
+                message = self._preference_message(pref, traits, index)
+                text = self._remember(key, (message, {"rule": pref.id, "message": message}))
+            found.append((pref.weight * factor, pref.id, text))
+        if len(found) > 1:
+            found.sort(key=_minus_points)
         return found
 
     def reasons(self, traits: Traits, index: int) -> tuple[Reason, ...]:
-        reasons = []
-        for pref, applies, score in self._preferences(traits):
-            if not applies >> index & 1:
-                continue
-            factor = _at(score, index)
-            if factor is None or factor == 0:
-                continue
-            points = pref.weight * factor
-            reasons.append(Reason(pref.id, self._preference_message(pref, traits, index), points))
-        if not reasons:
-            reasons.append(Reason("eligible", "meets every constraint; no preference applies"))
-        reasons.sort(key=lambda r: -r.points)
-        return tuple(reasons)
+        found = self._scored(traits, index)
+        if not found:
+            return (_ELIGIBLE,)
+        return tuple(Reason(rule, text[0], points) for points, rule, text in found)
+
+    def reasons_json(self, traits: Traits, index: int) -> list[dict[str, Any]]:
+        """The model's reasons as JSON: shared, remembered pieces; copy before changing."""
+        key: Any = (index, self._preferences(traits)[1])
+        try:
+            found = self._memo.get(key)
+        except TypeError:  # a score that cannot be a key
+            found, key = None, None
+        if found is None:
+            scored = self._scored(traits, index)
+            found = [text[1] for _, _, text in scored] if scored else [_ELIGIBLE_JSON]
+            if key is not None:
+                self._remember(key, found)
+        return found
+
+    def _row_key(self, traits: Traits, index: int) -> tuple[str | None, str | None]:
+        row = self._rules.guide.row_of(traits, self.ids[index])
+        return (row.scenario if row else None, traits.scenario)
 
     def _model_values(self, traits: Traits, index: int) -> dict[str, Any]:
         """What every message may say about a model: its lifecycle and its cost here (and,
@@ -519,7 +593,7 @@ class _Narrator:
         values: dict[str, Any] = {}
         model = self._catalog.models[index]
         life = model.lifecycle
-        estimate = self._rules.costs.estimates(traits)[index]
+        estimate = self._costs.estimates(traits)[index]
         values.update(
             model=model.id,
             successor=life.successor if life else None,
@@ -547,10 +621,43 @@ class _Narrator:
     def violation(
         self, rule: Constraint, traits: Traits, index: int, certain: bool = True
     ) -> Violation:
+        return self._violation(rule, traits, index, certain)[0]  # type: ignore[no-any-return]
+
+    def violations_json(
+        self, rule: Constraint, traits: Traits, mask: int, certain: bool = True
+    ) -> list[tuple[int, dict[str, Any]]]:
+        """(model index, violation as JSON) for each model in `mask`: shared, remembered
+        pieces; copy before changing."""
+        sides = _sides(rule, traits)
+        cost = self._costs.basis(traits) if self._quoted[rule.id][0] else None
+        key: Any = ("violations", rule.id, mask, certain, sides, cost)
+        try:
+            found = self._memo.get(key)
+        except TypeError:  # a value that cannot be a key: build it every time
+            found, key = None, None
+        if found is None:
+            found = [(i, self._violation(rule, traits, i, certain, sides)[1])
+                     for i in self.indices(mask)]  # fmt: skip
+            if key is not None:
+                self._remember(key, found)
+        return found
+
+    def _violation(
+        self, rule: Constraint, traits: Traits, index: int, certain: bool, sides: Any = None
+    ) -> Any:
         required = allowed = None
         if rule.operands:
-            required = _at(rule.operands[0].evaluate(traits), index, rule.operands[0])
-            allowed = _at(rule.operands[1].evaluate(traits), index, rule.operands[1])
+            left, right = rule.operands
+            needs, limits = sides or _sides(rule, traits)
+            required, allowed = _at(needs, index, left), _at(limits, index, right)
+        cost = self._costs.basis(traits) if self._quoted[rule.id][0] else None
+        key: Any = ("violation", rule.id, index, certain, required, allowed, cost)
+        try:
+            found = self._memo.get(key)
+        except TypeError:  # a value that cannot be a key: build it every time
+            found, key = None, None
+        if found is not None:
+            return found
         unbounded = isinstance(required, int) and required >= UNBOUNDED
         values = self._model_values(traits, index)
         values.update(
@@ -561,7 +668,7 @@ class _Narrator:
             excess=None if unbounded else _excess(required, allowed),
             parts=None if unbounded else _parts(required, allowed),
         )
-        return Violation(
+        violation = Violation(
             rule=rule.id,
             limit=rule.limit,
             required=None if unbounded else required,
@@ -573,6 +680,39 @@ class _Narrator:
             else None,
             certain=certain,
         )
+        found = (violation, violation.to_json())
+        return found if key is None else self._remember(key, found)
+
+
+_MEMO_ENTRIES = 8192  # texts a narrator remembers; past that it forgets them all and refills
+_COST_TEXTS = frozenset(("cost", "currency"))
+_GUIDE_TEXTS = frozenset(("scenario", "requirement", "row_models", "position", "matched"))
+_ELIGIBLE = Reason("eligible", "meets every constraint; no preference applies")
+_ELIGIBLE_JSON = {"rule": _ELIGIBLE.rule, "message": _ELIGIBLE.message}
+
+
+# a preference in force: (it, mask of its models, score, per model?, quotes cost?, quotes guide?)
+_Applied = tuple[Preference, int, Any, bool, bool, bool]
+
+
+def _sides(rule: Constraint, traits: Traits) -> tuple[Any, Any]:
+    """A rule's two operands (what the request needs, what the models allow), evaluated
+    once for all the models it rejects."""
+    if not rule.operands:
+        return None, None
+    left, right = rule.operands
+    return left.evaluate(traits), right.evaluate(traits)
+
+
+def _quotes(*templates: str | None) -> tuple[bool, bool]:
+    """Whether the templates quote the cost, and whether they quote the guide row: what a
+    text depends on besides its rule, its model and the rules' settings."""
+    names = {name for t in templates if t for name in _placeholders(t)}
+    return bool(names & _COST_TEXTS), bool(names & _GUIDE_TEXTS)
+
+
+def _minus_points(found: tuple[float, str, Any]) -> float:
+    return -found[0]
 
 
 _LOAD_LIMITS = frozenset(("rpm", "tpm"))  # constraint limits that are capacities: per account

@@ -257,11 +257,10 @@ class Traits:
     def to_json(self) -> dict[str, Any]:
         """A JSON object with sorted lists; fields left at None are omitted."""
         out: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if value is None or f.name == "tokens":
-                continue
-            out[f.name] = sorted(value) if isinstance(value, frozenset) else value
+        for name, get in _JSON_FIELDS:
+            value = get(self)
+            if value is not None:
+                out[name] = sorted(value) if isinstance(value, frozenset) else value
         return out
 
 
@@ -286,3 +285,5 @@ def _bound(
 # (slot setter, name, default) per field: frozen objects built without __init__ are filled
 # through their slot descriptors, as dataclasses' own __init__ does
 _SLOTS = tuple((getattr(Traits, f.name).__set__, f.name, f.default) for f in fields(Traits))
+_JSON_FIELDS = tuple((f.name, getattr(Traits, f.name).__get__) for f in fields(Traits)
+                     if f.name != "tokens")  # fmt: skip

@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mimo_select import MimoSelectError, Selector, Traits, load_catalog
+from mimo_select import Decision, MimoSelectError, Selector, Traits, load_catalog
 from mimo_select.traits import LATENCIES, VOICES
 
 CATALOG = load_catalog()
@@ -113,6 +113,59 @@ def test_growing_token_counts_never_makes_a_rejected_model_eligible(
 def test_same_traits_same_decision(t: Traits) -> None:
     again = Traits.from_json(t.to_json())
     assert SELECTOR.select(t).to_json() == SELECTOR.select(again).to_json()
+
+
+TODAY = Selector.default(as_of="2026-11-30")  # costs, notices and retired models in force
+
+
+# the requests most traffic is: text in and out, a count, a budget, sometimes a feature
+chats = st.builds(
+    Traits,
+    input_tokens=st.integers(0, 300_000),
+    max_output_tokens=st.one_of(st.none(), st.integers(1, 32_000)),
+    features=st.sets(st.sampled_from(VOCAB.features), max_size=1),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.one_of(chats, traits()), min_size=1, max_size=6),
+    st.sampled_from((None, "USD", "CNY")),
+    st.one_of(st.none(), st.none(), st.floats(0.0001, 2.0)),
+    st.sampled_from((SELECTOR, TODAY)),
+)
+def test_remembered_texts_are_what_a_fresh_selector_writes(
+    many: list[Traits], currency: str | None, max_cost: float | None, warm: Selector
+) -> None:
+    """Texts, costs and notices are remembered across decisions by what they depend on: a
+    selector that has decided much before writes every decision as a new one does."""
+    for drawn in many:
+        t = replace(drawn, currency=currency, max_cost=max_cost)
+        fresh = Selector(warm.catalog, warm.rules).select(t)
+        decision = warm.select(t)
+        assert decision.to_json() == fresh.to_json()
+        assert decision.shared_json(exact_count=True) == fresh.to_json(exact_count=True)
+        assert decision.rejected == fresh.rejected
+        assert decision.ranked == fresh.ranked
+        some = frozenset(Decision.FIELDS[::3])
+        assert decision.shared_json(fields=some) == {
+            k: v for k, v in fresh.to_json().items() if k in some
+        }
+
+
+def test_a_decision_json_changed_by_its_reader_changes_no_other() -> None:
+    t = Traits(input_tokens=500, max_output_tokens=1024)
+    out = SELECTOR.select(t).to_json()
+    for part in (*out["ranked"], *out["rejected"]):
+        for value in part.values():
+            if isinstance(value, list):
+                value.clear()
+    out["notices"].clear()
+    again = SELECTOR.select(t).to_json()
+    assert again["ranked"][0]["reasons"]
+    assert again["rejected"][0]["violations"]
+    assert again["notices"]
+    assert again == Selector(SELECTOR.catalog, SELECTOR.rules).select(t).to_json()
 
 
 @settings(max_examples=300, deadline=None)

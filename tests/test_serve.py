@@ -94,6 +94,23 @@ def test_route_exact_reports_the_count_as_the_cli_does(client: AppClient) -> Non
     assert got["tokens"] == {**got["tokens"], "input": 310, "exact": True}
 
 
+def test_fields_keep_only_the_keys_asked_for(client: AppClient) -> None:
+    full = client.post("/v1/route", json=OPENAI).json()
+    lean = client.post("/v1/route?fields=model,fallbacks", json=OPENAI)
+    assert lean.status_code == 200
+    assert lean.json() == {"model": "mimo-v2.5", "fallbacks": full["fallbacks"]}
+    spaced = client.post("/v1/recommend?fields=model, rejected", json={"features": ["web_search"]})
+    assert spaced.json().keys() == {"model", "rejected"}
+    wrong = problem(client.post("/v1/route?fields=model,fallback", json=OPENAI), 422)
+    assert "unknown name 'fallback' (did you mean 'fallbacks'?)" in wrong["detail"]
+    assert wrong["where"] == "fields"
+    # a lease taken is handed over whatever the fields
+    with AppClient(create_app(usage=MemoryUsage(limits={"mimo-v2.5": {"rpm": 5}}))) as c:
+        got = c.post("/v1/route?fields=model", json=OPENAI).json()
+        assert got.keys() == {"model", "lease"}
+        assert c.post(f"/v1/leases/{got['lease']['id']}/release").status_code == 200
+
+
 def test_route_apply_returns_the_body_to_send(client: AppClient) -> None:
     response = client.post("/v1/route?apply=true", json=OPENAI)
     assert response.status_code == 200

@@ -133,6 +133,7 @@ def create_app(
     timeout: float = 30.0,
     echo: bool = False,
     close_usage: bool = False,
+    freeze: bool = False,
 ) -> Starlette:
     """The ASGI app (see `mimo_select.serve._app.create_app`)."""
     from ._app import create_app as build
@@ -140,6 +141,7 @@ def create_app(
     return build(
         selector, usage=usage, api_key=api_key, max_body=max_body, cors_origins=cors_origins,
         allowed_hosts=allowed_hosts, timeout=timeout, echo=echo, close_usage=close_usage,
+        freeze=freeze,
     )  # fmt: skip
 
 
@@ -149,11 +151,12 @@ def run(args: argparse.Namespace) -> int:
     for bad options and the library's errors for bad data files."""
     config = _config(args)
     try:
+        import orjson  # noqa: F401
+        import starlette  # noqa: F401
         import uvicorn
     except ImportError:
-        raise UsageError(
-            "`mimo-select serve` needs Starlette and uvicorn: pip install 'mimo-select[serve]'"
-        ) from None
+        raise UsageError("`mimo-select serve` needs Starlette, uvicorn and orjson: "
+                         "pip install 'mimo-select[serve]'") from None  # fmt: skip
     _selector(config)  # a bad catalog or rules file fails here, once, with file:line
     import json
 
@@ -206,7 +209,7 @@ def from_environment() -> Starlette:
     return create_app(
         selector, usage=usage, api_key=key, max_body=config["max_body"],
         cors_origins=config["cors_origins"], allowed_hosts=config["allowed_hosts"],
-        timeout=config["timeout"], echo=config["echo"], close_usage=True,
+        timeout=config["timeout"], echo=config["echo"], close_usage=True, freeze=True,
     )  # fmt: skip
 
 

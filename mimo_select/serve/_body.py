@@ -7,11 +7,12 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
+from mimo_select.errors import did_you_mean
 from mimo_select.files import Item, ReadError, format_size, read_bytes_items
 
 from ._problems import ProblemError
 
-__all__ = ["JSON_TYPES", "flag", "media_type", "read_body", "read_json"]
+__all__ = ["JSON_TYPES", "flag", "media_type", "names", "read_body", "read_json"]
 
 JSON_TYPES = frozenset(("application/json",))
 
@@ -131,3 +132,22 @@ def flag(query: Mapping[str, str], name: str, default: bool = False) -> bool:
     raise ProblemError(
         "invalid-parameter", f"{name} must be true or false, not {value!r}", where=name
     )
+
+
+def names(query: Mapping[str, str], name: str, known: tuple[str, ...]) -> frozenset[str] | None:
+    """A comma-separated list of names from `known` (`?fields=model,fallbacks`); None when
+    the parameter is absent."""
+    value = query.get(name)
+    if value is None:
+        return None
+    given = [part.strip() for part in value.split(",")]
+    for part in given:
+        if part not in known:
+            hint = did_you_mean(part, known)
+            raise ProblemError(
+                "invalid-parameter",
+                f"{name}: unknown name {part!r}" + (f" ({hint})" if hint else "")
+                + f"; known: {', '.join(known)}",
+                where=name,
+            )  # fmt: skip
+    return frozenset(given)

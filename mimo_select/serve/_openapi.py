@@ -314,6 +314,14 @@ _APPLIED: dict[str, Any] = {
 }
 
 
+def _fields_pattern() -> str:
+    """`fields`: one or more decision keys, comma-separated."""
+    from mimo_select.decisions import Decision
+
+    one = "|".join(Decision.FIELDS)
+    return f"^ *({one}) *(, *({one}) *)*$"
+
+
 def _flag(name: str, text: str) -> dict[str, Any]:
     return {"name": name, "in": "query", "required": False, "description": text,
             "schema": {"type": "boolean", "default": False}}  # fmt: skip
@@ -354,6 +362,12 @@ def build_openapi(
     components["Traits"] = traits_schema(selector)
     components["RequestBody"] = _CHAT_BODY
     components["AppliedBody"] = _APPLIED
+    partial = {k: v for k, v in components["DecisionOut"].items() if k != "required"}
+    components["PartialDecision"] = {
+        **partial,
+        "title": "PartialDecision",
+        "description": "The keys `fields` asks for.",
+    }
     components["Explain"] = {
         "title": "Explain",
         "type": "object",
@@ -386,6 +400,11 @@ def build_openapi(
             "`reserve=false`) and the decision carries a `lease` whose `id` any worker or "
             "replica sharing the store can settle, release or report throttled."
         )
+    pick = {"name": "fields", "in": "query", "required": False,
+            "description": "Only these keys of the decision, comma-separated (say "
+                           "`model,fallbacks`): only they are built. A lease taken is "
+                           "always included.",
+            "schema": {"type": "string", "pattern": _fields_pattern()}}  # fmt: skip
     api = {"name": "api", "in": "query", "required": False,
            "description": "The body's shape (default: detected from its keys).",
            "schema": {"type": "string", "enum": ["auto", "openai", "anthropic", "responses"],
@@ -395,6 +414,7 @@ def build_openapi(
         _flag("fallback", "With apply: switch a body's own model that does not fit."),
         strict,
         exact,
+        pick,
         api,
     ]
     if live:
@@ -423,6 +443,7 @@ def build_openapi(
                                     "X-Mimo-Select-Switched-From": header},
                         "content": {"application/json": {"schema": {"anyOf": [
                             {"$ref": _REF.format(model="DecisionOut")},
+                            {"$ref": _REF.format(model="PartialDecision")},
                             {"$ref": _REF.format(model="AppliedBody")}]}}}},
                 **_problems(*route_codes),
             },
@@ -431,9 +452,11 @@ def build_openapi(
             "operationId": "recommend",
             "summary": "Rank the models for a set of traits",
             "description": "As `Selector.select` (never reserves).",
-            "parameters": [strict, exact],
+            "parameters": [strict, exact, pick],
             "requestBody": {"required": True, "content": _json("Traits")},
-            "responses": {"200": {"description": "The decision.", "content": _json("DecisionOut")},
+            "responses": {"200": {"description": "The decision.", "content": _json(
+                {"anyOf": [{"$ref": _REF.format(model="DecisionOut")},
+                           {"$ref": _REF.format(model="PartialDecision")}]})},
                           **_problems(*body_errors, *guard)},
         }},
         "/v1/explain": {"post": {
