@@ -12,7 +12,7 @@ import math
 import string
 from collections.abc import Iterable, Mapping
 from datetime import date
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -755,7 +755,7 @@ def _input_range(rules: CompiledRules) -> tuple[float, float] | None:
     return (min(found), max(found)) if found else (float("inf"), float("-inf"))
 
 
-@cache
+@lru_cache(maxsize=32)  # days asked for by a server's clients: bounded
 def _default_selector(day: date | None) -> Selector:
     catalog = load_catalog(as_of=day)
     return Selector(catalog, compile_rules(load_rules(), catalog))

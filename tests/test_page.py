@@ -90,6 +90,30 @@ def open_page(browser: Any, server: ServerProcess) -> None:
     wait_for(browser, lambda b: "Recommended" in b.find_element(By.ID, "decision").text)
 
 
+# the decision as the page shows it, read in one step (None while an answer is on its way):
+# the page redraws it as answers come, so elements found earlier may be gone
+_SNAPSHOT = """
+const d = document.getElementById('decision');
+if (d.getAttribute('aria-busy') !== 'false') return null;
+const winner = d.querySelector('.winner .model');
+const rejected = {};
+for (const li of d.querySelectorAll('.rejected > li[data-model]')) {
+  rejected[li.dataset.model] = li.innerText;
+}
+return {winner: winner ? winner.dataset.model : null, text: d.innerText, rejected: rejected};
+"""
+
+
+def decision(browser: Any, ready: Any) -> dict[str, Any]:
+    """The settled decision once `ready(snapshot)` holds."""
+
+    def settled(b: Any) -> Any:
+        shown = b.execute_script(_SNAPSHOT)
+        return shown if shown is not None and ready(shown) else None
+
+    return dict(wait_for(browser, settled))
+
+
 def console_errors(browser: Any) -> list[str]:
     """What the page logged as errors: a CSP violation or a script error shows here."""
     return [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
@@ -104,23 +128,54 @@ def test_build_a_request_and_read_the_decision(browser: Any, server: ServerProce
     browser.find_element(By.ID, "input_modalities-image").send_keys(Keys.SPACE)
     browser.find_element(By.ID, "features-function_call").send_keys(Keys.SPACE)
 
-    def recommended(b: Any) -> str | None:
-        found = b.find_elements(By.CSS_SELECTOR, "#decision .winner .model")
-        return found[0].get_attribute("data-model") if found else None
-
-    wait_for(browser, lambda b: recommended(b) == "mimo-v2.5")
-    flash = wait_for(browser, lambda b: b.find_element(
-        By.CSS_SELECTOR, '#decision .rejected > li[data-model="mimo-v2-flash"]'))  # fmt: skip
-    assert "needs image, text input; accepts text" in flash.text
-    assert "input_modalities: needs image, text; allows text" in flash.text
-    assert "[input-modalities]" in flash.text
-    decision = browser.find_element(By.ID, "decision").text
-    assert "Fallbacks, in order" in decision
-    assert "mimo-v2-omni" in decision
+    shown = decision(browser, lambda d: d["winner"] == "mimo-v2.5")
+    flash = shown["rejected"]["mimo-v2-flash"]
+    assert "needs image, text input; accepts text" in flash
+    assert "input_modalities: needs image, text; allows text" in flash
+    assert "[input-modalities]" in flash
+    assert "Fallbacks, in order" in shown["text"]
+    assert "mimo-v2-omni" in shown["text"]
     shot(browser, "page-builder")
     if os.environ.get("MIMO_SELECT_UPDATE_DOCS"):
         (ROOT / "docs").mkdir(exist_ok=True)
         browser.save_screenshot(str(ROOT / "docs" / "serve-page.png"))
+    assert console_errors(browser) == []
+
+
+def test_today_s_catalog_with_a_budget_in_a_currency(browser: Any, server: ServerProcess) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    open_page(browser, server)
+    decision(browser, lambda d: d["winner"] is not None)
+    Select(browser.find_element(By.ID, "as-of")).select_by_value("today")
+    rows = "#catalog tbody tr"
+    wait_for(browser, lambda b: len(b.find_elements(By.CSS_SELECTOR, rows)) == 13)
+    status = {row.find_element(By.TAG_NAME, "th").text: row.find_elements(By.TAG_NAME, "td")[2].text
+              for row in browser.find_elements(By.CSS_SELECTOR, rows)}  # fmt: skip
+    assert status["mimo-v2-flash"] == "retired"
+    assert status["mimo-v2.6-flash"] == "active"
+    shown = decision(browser, lambda d: "mimo-v2-flash" in d["rejected"])
+    assert (
+        "retired on 2026-06-30: requests to it fail [retired]" in shown["rejected"]["mimo-v2-flash"]
+    )
+    assert "News of these models" in shown["text"]
+    assert "mimo-v2.5 reported to be deprecated on 2026-10-21" in shown["text"]
+    assert "about $0.00042" in shown["text"]
+    # a budget: the dearer models are out, with their cost and the budget
+    browser.find_element(By.ID, "max-cost").send_keys("0.001")
+    shown = decision(browser, lambda d: "mimo-v2.6-pro" in d["rejected"])
+    assert "the budget is 0.001 USD [max-cost]" in shown["rejected"]["mimo-v2.6-pro"]
+    assert shown["winner"] in ("mimo-v2.5", "mimo-v2.6-flash")
+    # in yuan: only models priced in CNY can be checked against it
+    Select(browser.find_element(By.ID, "currency")).select_by_value("CNY")
+    shown = decision(browser, lambda d: "publishes no CNY price" in d["text"])
+    assert "publishes no CNY price" in shown["rejected"]["mimo-v2.6-flash"]
+    shot(browser, "page-today")
+    # back to the page's own catalog
+    browser.find_element(By.ID, "reset").click()
+    wait_for(browser, lambda b: len(b.find_elements(By.CSS_SELECTOR, rows)) == 9)
+    decision(browser, lambda d: d["winner"] == "mimo-v2-flash")
     assert console_errors(browser) == []
 
 

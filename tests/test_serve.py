@@ -111,6 +111,33 @@ def test_fields_keep_only_the_keys_asked_for(client: AppClient) -> None:
         assert c.post(f"/v1/leases/{got['lease']['id']}/release").status_code == 200
 
 
+def test_as_of_answers_from_that_day_s_catalog(client: AppClient) -> None:
+    today = Selector.default(as_of="2026-11-30")
+    ids = [m["id"] for m in client.get("/v1/models?as_of=2026-11-30").json()]
+    assert ids == list(today.catalog.ids)
+    assert "mimo-v2.6-flash" not in [m["id"] for m in client.get("/v1/models").json()]
+    assert client.get("/v1/models/mimo-v2-flash?as_of=2026-11-30").json()["status"] == "retired"
+    got = client.post("/v1/route?as_of=2026-11-30", json=OPENAI).json()
+    assert got == today.route(OPENAI).to_json()
+    traits = {"input_tokens": 1000, "max_cost": 0.001}
+    got = client.post("/v1/recommend?as_of=2026-11-30", json=traits).json()
+    assert got == today.select(Traits(**traits)).to_json()
+    explained = client.post(
+        "/v1/explain?as_of=2026-11-30", json={"model": "mimo-v2.6-pro", "traits": traits}
+    ).json()
+    assert explained["eligible"] is False
+    early = problem(client.get("/v1/models?as_of=2020-01-01"), 422)
+    assert "before the catalog's snapshot (2026-05-15)" in early["detail"]
+    assert early["where"] == "as_of"
+    assert (
+        "give YYYY-MM-DD or 'today'" in problem(client.get("/v1/models?as_of=soon"), 422)["detail"]
+    )
+    # an app given its own selector, and no way to build another day's, says so
+    with AppClient(create_app(Selector.default())) as c:
+        alone = problem(c.post("/v1/route?as_of=today", json=OPENAI), 422)
+        assert "answers for its own catalog only" in alone["detail"]
+
+
 def test_route_apply_returns_the_body_to_send(client: AppClient) -> None:
     response = client.post("/v1/route?apply=true", json=OPENAI)
     assert response.status_code == 200

@@ -19,13 +19,15 @@ import argparse
 import math
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from mimo_select.cli import _seconds, _whole  # the CLI's value parsers, one definition
 from mimo_select.errors import MimoSelectError, UsageError
 
 if TYPE_CHECKING:
+    import datetime
+
     from starlette.applications import Starlette
 
     from mimo_select.engine import Selector
@@ -134,6 +136,7 @@ def create_app(
     echo: bool = False,
     close_usage: bool = False,
     freeze: bool = False,
+    dated: Callable[[datetime.date], Selector] | None = None,
 ) -> Starlette:
     """The ASGI app (see `mimo_select.serve._app.create_app`)."""
     from ._app import create_app as build
@@ -141,7 +144,7 @@ def create_app(
     return build(
         selector, usage=usage, api_key=api_key, max_body=max_body, cors_origins=cors_origins,
         allowed_hosts=allowed_hosts, timeout=timeout, echo=echo, close_usage=close_usage,
-        freeze=freeze,
+        freeze=freeze, dated=dated,
     )  # fmt: skip
 
 
@@ -210,6 +213,7 @@ def from_environment() -> Starlette:
         selector, usage=usage, api_key=key, max_body=config["max_body"],
         cors_origins=config["cors_origins"], allowed_hosts=config["allowed_hosts"],
         timeout=config["timeout"], echo=config["echo"], close_usage=True, freeze=True,
+        dated=lambda day: _selector({**config, "as_of": day.isoformat()}),
     )  # fmt: skip
 
 

@@ -17,7 +17,9 @@ import hmac
 import json
 import logging
 import math
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from datetime import date
 from importlib.resources import files
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +33,7 @@ from starlette.routing import Route
 
 from mimo_select.decisions import Decision
 from mimo_select.errors import MimoSelectError, NoEligibleModelError, TraitsError, UsageValueError
+from mimo_select.updates import resolve_as_of
 from mimo_select.usage import AsyncRedisUsage, MemoryUsage, usage_tokens
 
 from ._body import flag, media_type, names, read_body, read_json
@@ -99,6 +102,19 @@ def _json(body: bytes, status: int = 200, headers: Mapping[str, str] | None = No
                     "application/json")  # fmt: skip
 
 
+class _Day:
+    """One catalog day: its selector and the catalog answers, built once."""
+
+    def __init__(self, selector: Selector) -> None:
+        catalog = selector.catalog
+        self.selector = selector
+        self.models = _dumps([m.summary() for m in catalog])
+        self.model = {m.id: _dumps(catalog.describe(m.id)) for m in catalog}
+
+
+_DAYS = 16  # catalog days other than the server's own kept built at once
+
+
 class _Service:
     """What the handlers share: the selector, the usage store, and what is built once."""
 
@@ -106,6 +122,7 @@ class _Service:
         self,
         selector: Selector,
         *,
+        dated: Callable[[date], Selector] | None,
         usage: Store | None,
         api_key: str | None,
         max_body: int,
@@ -115,20 +132,21 @@ class _Service:
         from mimo_select import __version__
 
         self.selector = selector
+        self._today = _Day(selector)
+        self._dated = dated
+        self._days: OrderedDict[date, _Day] = OrderedDict()
         self.usage = usage
         self.book = LeaseBook(usage, selector.catalog) if usage is not None else None
         self.max_body = max_body
         self.timeout = timeout
         self._key = hashlib.sha256(api_key.encode()).digest() if api_key else None
-        catalog = selector.catalog
-        self._models = _dumps([m.summary() for m in catalog])
-        self._model = {m.id: _dumps(catalog.describe(m.id)) for m in catalog}
         live = None if usage is None else usage.source
         self.live = live
         self._openapi = _dumps(
             build_openapi(
                 selector,
                 version=__version__,
+                dated=dated is not None,
                 live=live,
                 api_key=self._key is not None,
                 echo=echo,
@@ -183,6 +201,39 @@ class _Service:
             return await asyncio.to_thread(read_json, raw, kind, text_ok=text_ok), len(raw)
         return read_json(raw, kind, text_ok=text_ok), len(raw)
 
+    async def day(self, request: Request) -> _Day:
+        """The catalog day the request asks for (`?as_of=`), else the server's own; a day
+        is built once, in a thread, and the last few are kept."""
+        asked = request.query_params.get("as_of")
+        if not asked:
+            return self._today
+        try:
+            day = resolve_as_of(asked)
+        except MimoSelectError as exc:
+            raise ProblemError("invalid-parameter", f"as_of: {exc.message}",
+                               where="as_of") from None  # fmt: skip
+        build = self._dated
+        if build is None:
+            raise ProblemError(
+                "invalid-parameter",
+                "as_of: this server answers for its own catalog only (its app was given "
+                "a selector and no way to build another day's)",
+                where="as_of",
+            )
+        known = self._days.get(day)
+        if known is not None:
+            self._days.move_to_end(day)
+            return known
+        try:
+            built = await asyncio.to_thread(lambda: _Day(build(day)))
+        except MimoSelectError as exc:
+            raise ProblemError("invalid-parameter", f"as_of: {exc.message}",
+                               where="as_of") from None  # fmt: skip
+        self._days[day] = built
+        while len(self._days) > _DAYS:
+            self._days.popitem(last=False)
+        return built
+
     def decision_json(
         self, decision: Decision, exact: bool, fields: frozenset[str] | None = None
     ) -> dict[str, Any]:
@@ -203,7 +254,7 @@ class _Service:
         api = query.get("api", "auto")
         usage = self.usage if flag(query, "reserve", True) else None
         data, size = await self.body(request)
-        selector = self.selector
+        selector = (await self.day(request)).selector
         if size > OFFLOAD_BYTES:  # read and count in a thread; admit (cheap) in the loop
             read = await asyncio.to_thread(selector.read, data, api=api)
             if isinstance(usage, AsyncRedisUsage):  # count in the thread: the memo keeps it
@@ -275,7 +326,7 @@ class _Service:
         fields = names(query, "fields", Decision.FIELDS)
         data, _ = await self.body(request)
         traits = _traits(data, "")
-        decision = self.selector.select(traits, strict=strict)
+        decision = (await self.day(request)).selector.select(traits, strict=strict)
         return _json(_dumps(decision.shared_json(exact_count=exact, fields=fields)))
 
     async def explain(self, request: Request) -> Response:
@@ -302,7 +353,7 @@ class _Service:
             )
         traits = _traits(data.get("traits", {}), "/traits")
         try:
-            explanation = self.selector.explain(model, traits, strict=strict)
+            explanation = (await self.day(request)).selector.explain(model, traits, strict=strict)
         except MimoSelectError as exc:
             if exc.where is None:  # the model to explain
                 problem = from_library(exc)
@@ -326,14 +377,15 @@ class _Service:
         return _json(count())
 
     async def models(self, request: Request) -> Response:
-        return _json(self._models)
+        return _json((await self.day(request)).models)
 
     async def one_model(self, request: Request) -> Response:
         model_id = request.path_params["model_id"]
-        body = self._model.get(model_id)
+        day = await self.day(request)
+        body = day.model.get(model_id)
         if body is None:
             try:
-                self.selector.catalog.model(model_id)  # raises with did-you-mean
+                day.selector.catalog.model(model_id)  # raises with did-you-mean
             except MimoSelectError as exc:
                 raise ProblemError(
                     "unknown-model",
@@ -520,6 +572,7 @@ def create_app(
     echo: bool = False,
     close_usage: bool = False,
     freeze: bool = False,
+    dated: Callable[[date], Selector] | None = None,
 ) -> Starlette:
     """The ASGI app.
 
@@ -530,12 +583,16 @@ def create_app(
     none by default. `allowed_hosts`: the Host names served (any port); None serves any.
     `echo` adds `POST /v1/echo`, the benchmarks' baseline. `freeze` (a server process's own
     app) moves what is loaded at start out of the cycle collector's reach (`gc.freeze`).
+    `dated` builds the selector for another catalog day (`?as_of=`); with the default
+    selector it is the bundled catalog's, otherwise without it the server answers for its
+    own day only.
     Raises `UsageValueError` for a store it cannot serve from.
     """
     from mimo_select.engine import Selector as _Selector
 
     if selector is None:
         selector = _Selector.default()
+        dated = dated or _bundled_day
     if usage is not None and not isinstance(usage, MemoryUsage | AsyncRedisUsage):
         raise UsageValueError(
             f"the server needs a MemoryUsage or an AsyncRedisUsage, not {type(usage).__name__}"
@@ -544,7 +601,7 @@ def create_app(
         )
     if isinstance(max_body, bool) or not isinstance(max_body, int) or max_body < 1:
         raise UsageValueError(f"max_body must be bytes > 0, not {max_body!r}", where="max_body")
-    service = _Service(selector, usage=usage, api_key=api_key, max_body=max_body,
+    service = _Service(selector, dated=dated, usage=usage, api_key=api_key, max_body=max_body,
                        timeout=timeout, echo=echo)  # fmt: skip
     ep = service.endpoint
     routes = [
@@ -612,6 +669,12 @@ def create_app(
         },
         lifespan=lifespan,
     )
+
+
+def _bundled_day(day: date) -> Selector:
+    from mimo_select.engine import Selector
+
+    return Selector.default(as_of=day)
 
 
 async def _http_problem(request: Request, exc: Exception) -> Response:

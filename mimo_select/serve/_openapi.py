@@ -350,13 +350,15 @@ def build_openapi(
     selector: Selector,
     *,
     version: str,
+    dated: bool = False,
     live: str | None,
     api_key: bool,
     echo: bool = False,
     max_body: int,
 ) -> dict[str, Any]:
     """The document for this app: live-limit paths only when a usage store is configured,
-    the API key scheme only when one is required."""
+    the API key scheme only when one is required, `as_of` only when the app can build
+    another catalog day."""
     schemas = models_json_schema([(m, "serialization") for m in _MODELS], ref_template=_REF)[1]
     components: dict[str, Any] = dict(schemas.get("$defs", {}))
     components["Traits"] = traits_schema(selector)
@@ -379,6 +381,7 @@ def build_openapi(
         "additionalProperties": False,
     }
     body_errors = (400, 408, 413, 415, 422)
+    day_errors = (422,) if dated else ()
     guard = (401,) if api_key else ()
     strict = _flag("strict", "Reject a model the request may not fit (an uncertain count), "
                    "not only one it surely does not.")  # fmt: skip
@@ -405,6 +408,12 @@ def build_openapi(
                            "`model,fallbacks`): only they are built. A lease taken is "
                            "always included.",
             "schema": {"type": "string", "pattern": _fields_pattern()}}  # fmt: skip
+    as_of = [{"name": "as_of", "in": "query", "required": False,
+              "description": "Answer from the catalog on this day (`YYYY-MM-DD` or `today`): "
+                             "every dated update up to it applied, as `--as-of`. Live rate "
+                             "limits count the server's own catalog's models.",
+              "schema": {"type": "string", "pattern": "^(today|[0-9]{4}-[0-9]{2}-[0-9]{2})$",
+                         "examples": ["today", "2026-11-30"]}}] if dated else []  # fmt: skip
     api = {"name": "api", "in": "query", "required": False,
            "description": "The body's shape (default: detected from its keys).",
            "schema": {"type": "string", "enum": ["auto", "openai", "anthropic", "responses"],
@@ -416,6 +425,7 @@ def build_openapi(
         exact,
         pick,
         api,
+        *as_of,
     ]
     if live:
         route_params.append(
@@ -452,7 +462,7 @@ def build_openapi(
             "operationId": "recommend",
             "summary": "Rank the models for a set of traits",
             "description": "As `Selector.select` (never reserves).",
-            "parameters": [strict, exact, pick],
+            "parameters": [strict, exact, pick, *as_of],
             "requestBody": {"required": True, "content": _json("Traits")},
             "responses": {"200": {"description": "The decision.", "content": _json(
                 {"anyOf": [{"$ref": _REF.format(model="DecisionOut")},
@@ -463,7 +473,7 @@ def build_openapi(
             "operationId": "explain",
             "summary": "Why a model was or was not chosen",
             "description": "As `Selector.explain`.",
-            "parameters": [strict],
+            "parameters": [strict, *as_of],
             "requestBody": {"required": True, "content": _json("Explain")},
             "responses": {"200": {"description": "The explanation.",
                                   "content": _json("ExplanationOut")},
@@ -489,19 +499,20 @@ def build_openapi(
         "/v1/models": {"get": {
             "operationId": "models",
             "summary": "The catalog",
+            "parameters": as_of,
             "responses": {"200": {"description": "Every model, as `models --json`.",
                                   "content": _json({"type": "array", "items": {
                                       "$ref": _REF.format(model="ModelSummary")}})},
-                          **_problems(*guard)},
+                          **_problems(*day_errors, *guard)},
         }},
         "/v1/models/{model_id}": {"get": {
             "operationId": "model",
             "summary": "One model in full",
             "parameters": [{"name": "model_id", "in": "path", "required": True,
-                            "schema": {"type": "string"}}],
+                            "schema": {"type": "string"}}, *as_of],
             "responses": {"200": {"description": "As `models ID --json`.",
                                   "content": _json("ModelDetail")},
-                          **_problems(404, *guard)},
+                          **_problems(404, *day_errors, *guard)},
         }},
         "/healthz": {"get": {
             "operationId": "healthz", "summary": "The process is up", "security": [],

@@ -28,6 +28,23 @@
   }
 
   const num = (n) => (typeof n === "number" ? n.toLocaleString("en-US") : String(n));
+  const SIGNS = { USD: "$", CNY: "¥" };
+
+  function money(cost) {
+    const text = String(Number(cost.amount.toPrecision(4)));
+    return SIGNS[cost.currency] ? `${SIGNS[cost.currency]}${text}` : `${text} ${cost.currency}`;
+  }
+
+  // the catalog day asked for: a date picked wins over the list; "" is the server's own
+  function day() {
+    return $("as-of-day").value || $("as-of").value;
+  }
+
+  function withDay(path) {
+    const d = day();
+    if (!d) return path;
+    return `${path}${path.includes("?") ? "&" : "?"}as_of=${encodeURIComponent(d)}`;
+  }
 
   function tokens(n) {
     if (typeof n !== "number") return String(n);
@@ -87,18 +104,31 @@
   // --- the catalog -------------------------------------------------------------------------
 
   async function loadCatalog() {
-    const [schema, models] = await Promise.all([api("/openapi.json"), api("/v1/models")]);
-    if (!schema.ok || !models.ok) {
-      $("status").replaceChildren(problem(models.ok ? schema.data : models.data));
+    const schema = await api("/openapi.json");
+    if (!schema.ok) {
+      $("status").replaceChildren(problem(schema.data));
       return false;
     }
     state.schema = schema.data.components.schemas.Traits.properties;
-    state.models = models.data;
-    const details = await Promise.all(models.data.map((m) => api(`/v1/models/${encodeURIComponent(m.id)}`)));
-    for (const d of details) if (d.ok) state.details[d.data.id] = d.data;
+    if (!(await loadModels())) return false;
     buildControls();
+    return true;
+  }
+
+  // the catalog of the day asked for: the matrix, and the guide rows the scenarios name
+  async function loadModels() {
+    const models = await api(withDay("/v1/models"));
+    if (!models.ok) {
+      $("status").replaceChildren(problem(models.data));
+      return false;
+    }
+    const details = await Promise.all(models.data.map((m) => api(withDay(`/v1/models/${encodeURIComponent(m.id)}`))));
+    state.models = models.data;
+    state.details = {};
+    for (const d of details) if (d.ok) state.details[d.data.id] = d.data;
     buildMatrix();
-    $("status").textContent = `${state.models.length} models in the catalog. Change the request to see the decision.`;
+    const which = !day() ? "as the source page stands" : day() === "today" ? "as of today" : `on ${day()}`;
+    $("status").textContent = `${state.models.length} models in the catalog ${which}. Change the request to see the decision.`;
     return true;
   }
 
@@ -124,6 +154,7 @@
     choices($("features"), "features", "checkbox", enumOf("features"), []);
     for (const v of enumOf("voice")) $("voice").append(h("option", { value: v, text: v }));
     for (const v of enumOf("latency")) $("latency").append(h("option", { value: v, text: v, selected: v === "normal" }));
+    for (const v of enumOf("currency")) $("currency").append(h("option", { value: v, text: v, selected: v === "USD" }));
     const rows = {};
     for (const d of Object.values(state.details)) for (const g of d.guide) rows[g.scenario] = g.requirement;
     for (const s of enumOf("scenario")) {
@@ -197,7 +228,14 @@
     else out.output_modality = checked("output_modality")[0] || "text";
     out.latency = $("latency").value || "normal";
     if ($("scenario").value) out.scenario = $("scenario").value;
+    if ($("currency").value) out.currency = $("currency").value;
     let bad = false;
+    const budget = $("max-cost").value.trim();
+    const cost = budget ? Number(budget) : null;
+    const badCost = cost !== null && !(Number.isFinite(cost) && cost >= 0);
+    $("max-cost").setAttribute("aria-invalid", badCost ? "true" : "false");
+    if (badCost) bad = true;
+    else if (cost !== null) out.max_cost = cost;
     for (const [id, units] of [["input-tokens", TOKEN_UNITS], ["max-output", TOKEN_UNITS], ["rpm", RATE_UNITS], ["tpm", RATE_UNITS]]) {
       const el = $(id);
       const n = parseCount(el.value, units);
@@ -210,36 +248,61 @@
 
   function schedule() {
     clearTimeout(state.timer);
-    state.timer = setTimeout(recommend, 120);
+    $("decision").setAttribute("aria-busy", "true");
+    state.timer = setTimeout(() => {
+      state.timer = 0;
+      recommend();
+    }, 120);
   }
 
   async function recommend() {
     const t = traits();
     const target = $("decision");
     if (t === null) {
-      target.replaceChildren(h("p", { class: "problem", role: "alert", text: "A number is not valid: use digits, with K or M." }));
+      target.replaceChildren(h("p", { class: "problem", role: "alert", text: "A number is not valid: counts take digits with K or M; the budget, a decimal number." }));
+      if (!state.timer) target.setAttribute("aria-busy", "false");
       return;
     }
     const seq = ++state.seq;
     const strict = $("strict").checked ? "&strict=true" : "";
-    const answer = await api(`/v1/recommend?exact=true${strict}`, { body: t });
+    const answer = await api(withDay(`/v1/recommend?exact=true${strict}`), { body: t });
     if (seq !== state.seq) return; // a newer request is on its way
     target.replaceChildren(answer.ok ? renderDecision(answer.data) : problem(answer.data));
+    if (!state.timer) target.setAttribute("aria-busy", "false"); // else a newer one is due
   }
 
   // --- a decision --------------------------------------------------------------------------
 
   function violationItem(v) {
+    // the numbers on both sides, where they say more than the message (not "none" twice)
+    const telling = (v.required !== null || v.allowed !== null) &&
+      JSON.stringify(v.required) !== JSON.stringify(v.allowed);
     return h("li", {},
       v.message, " ",
       h("span", { class: "rule", text: `[${v.rule}]` }),
-      h("div", { class: "numbers" },
-        h("span", { text: `${v.limit}: needs ${value(v.required)}; allows ${value(v.allowed)}` }),
-        v.certain ? null : h("span", { text: " (uncertain count)" })));
+      telling || !v.certain ? h("div", { class: "numbers" },
+        telling ? h("span", { text: `${v.limit}: needs ${value(v.required)}; allows ${value(v.allowed)}` }) : null,
+        v.certain ? null : h("span", { text: " (uncertain count)" })) : null);
+  }
+
+  function notice(n) {
+    const said = n.official ? "official" : `unconfirmed, reported by ${n.reported_by}`;
+    const words = { retired: "retired", deprecated: "deprecated", deprecation_reported: "reported to be deprecated", added: "added" };
+    return h("li", { "data-model": n.model },
+      h("strong", { text: n.model }),
+      ` ${words[n.kind] || n.kind.replaceAll("_", " ")} on ${n.date}`,
+      n.retires_on ? `; retires on ${n.retires_on}` : "",
+      n.successor ? `; successor ${n.successor}` : "",
+      n.note ? ` (${n.note})` : "",
+      " ", h("span", { class: "source", text: `[${said}: ${n.source.title}]` }));
   }
 
   function renderDecision(d) {
     const parts = [];
+    if (d.notices && d.notices.length) {
+      parts.push(h("div", { class: "notices" }, h("h3", { text: "News of these models" }),
+        h("ul", {}, d.notices.map(notice))));
+    }
     if (d.requested) {
       parts.push(h("p", { class: d.requested.fits ? "ok" : "warn", text: `The body asks for ${d.requested.model}: ${d.requested.fits ? "it fits" : "it does not fit"}.` }));
     }
@@ -253,7 +316,8 @@
       const best = d.ranked[0];
       parts.push(h("div", { class: "winner" },
         h("p", {}, "Recommended: ", h("strong", { class: "model", "data-model": d.model, text: d.model }),
-          h("span", { class: "score", text: ` score ${num(best.score)}` })),
+          h("span", { class: "score", text: ` score ${num(best.score)}` }),
+          best.cost ? h("span", { class: "cost", text: ` · about ${money(best.cost)} a request` }) : null),
         h("ul", { class: "reasons" }, best.reasons.map((r) => h("li", {}, r.message, " ", h("span", { class: "rule", text: `[${r.rule}]` }))))));
     } else {
       parts.push(h("p", { class: "none", text: "No model is eligible for this request." }));
@@ -263,7 +327,8 @@
     if (d.ranked.length > 1) {
       parts.push(h("h3", { text: "Fallbacks, in order" }),
         h("ol", { class: "fallbacks", start: 2 }, d.ranked.slice(1).map((c) =>
-          h("li", {}, h("span", { class: "model", text: c.model }), h("span", { class: "score", text: ` score ${num(c.score)}` })))));
+          h("li", {}, h("span", { class: "model", text: c.model }), h("span", { class: "score", text: ` score ${num(c.score)}` }),
+            c.cost ? h("span", { class: "cost", text: ` · about ${money(c.cost)}` }) : null))));
     }
     if (d.cautions && d.cautions.length) {
       parts.push(h("h3", { text: "May not fit (uncertain count)" }),
@@ -308,7 +373,7 @@
     target.replaceChildren(h("p", { class: "hint", text: "Counting…" }));
     const [count, route] = await Promise.all([
       isBody ? api("/v1/tokens", { body: json }) : api("/v1/tokens", { text }),
-      api("/v1/route?reserve=false&exact=true", { body: isBody ? json : { prompt: text } }),
+      api(withDay("/v1/route?reserve=false&exact=true"), { body: isBody ? json : { prompt: text } }),
     ]);
     const parts = [];
     if (count.ok) {
@@ -331,15 +396,26 @@
       $("key-box").hidden = true;
       start2();
     });
-    $("traits-form").addEventListener("input", schedule);
-    $("traits-form").addEventListener("change", (event) => {
+    $("traits-form").addEventListener("input", (event) => {
+      if (!event.target.id.startsWith("as-of")) schedule(); // a day reloads on change
+    });
+    $("traits-form").addEventListener("change", async (event) => {
+      if (event.target.id === "as-of" || event.target.id === "as-of-day") {
+        clearTimeout(state.timer);
+        state.timer = 0;
+        $("decision").setAttribute("aria-busy", "true");
+        if (await loadModels()) recommend();
+        return;
+      }
       if (event.target.id === "voice" && event.target.value) {
         const speech = document.querySelector('input[name="output_modality"][value="speech"]');
         if (speech) speech.checked = true;
       }
       schedule();
     });
-    $("traits-form").addEventListener("reset", () => setTimeout(schedule, 0));
+    $("traits-form").addEventListener("reset", () => setTimeout(async () => {
+      if (await loadModels()) schedule(); // the day is reset too
+    }, 0));
     $("paste-form").addEventListener("submit", paste);
     await start2();
   }
