@@ -1,6 +1,6 @@
 """`mimo-select serve` under load: `/v1/route` next to a bare JSON echo on the same server.
 
-    .venv/bin/python benchmarks/bench_serve.py [--seconds 5] [--workers 1] [--distinct]
+    .venv/bin/python benchmarks/bench_serve.py [--seconds 5] [--rounds 3] [--workers 1] [--distinct]
 
 Starts the real server (`python -m mimo_select.serve --echo`, the same code and settings as
 `mimo-select serve`: host check, body limit, problem details) on a free 127.0.0.1 port, then
@@ -10,7 +10,8 @@ each level `POST /v1/echo` (the body read by the same strict JSON reader and wri
 and `POST /v1/route` run in turn for the same time: the full decision (about 6 KB), then
 `?fields=model,fallbacks` (what a gateway reads) and `?apply=true` (the body to send);
 requests/s and p50/p99 latency for each, and its throughput as a share of echo's (the
-target is 70 % or more).
+target is 70 % or more). The endpoints take turns for `--rounds` rounds and the medians are
+reported, so that a slow spell of a shared machine falls on all of them alike.
 
 `--distinct` sends a different body every request (20,000 of them, each cut and numbered
 differently, all within 10 % of 2 KB): the case where no request is ever seen twice.
@@ -177,6 +178,11 @@ def measure(port: int, bodies: list[bytes], connections: int, seconds: float) ->
     return dict(result)
 
 
+def _median(values: Any) -> float:
+    ordered = sorted(values)
+    return float(ordered[len(ordered) // 2])
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -209,6 +215,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--levels", default="1,16,128")
     parser.add_argument("--distinct", action="store_true", help="a new body every request")
+    parser.add_argument("--rounds", type=int, default=3, help="runs per endpoint, in turn")
     args = parser.parse_args()
     port = free_port()
     count = 20_000 if args.distinct else 1
@@ -222,20 +229,28 @@ def main() -> None:
     try:
         print(f"mimo-select serve: {args.workers} worker(s), {os.cpu_count()} cores; body "
               f"{size:,} bytes ({'distinct bodies' if args.distinct else 'the same body'}); "
-              f"{args.seconds:g} s per run")  # fmt: skip
+              f"{args.rounds} rounds of {args.seconds:g} s per endpoint, medians")  # fmt: skip
         measure(port, echo[:1] + route[:1], 4, 1.0)  # warm up: tokenizer, caches, JIT-free paths
         print(f"{'conns':>5}  {'endpoint':<10} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}  "
               f"{'route/echo':>10}  statuses")  # fmt: skip
+        runs = (("echo", echo), ("/v1/route", route), ("?fields", lean), ("?apply", applied))
         for level in map(int, args.levels.split(",")):
-            results = {}
-            runs = (("echo", echo), ("/v1/route", route), ("?fields", lean), ("?apply", applied))
-            for name, reqs in runs:
-                results[name] = r = measure(port, reqs, level, args.seconds)
-                share = ""
-                if name != "echo":
-                    share = f"{r['rps'] / results['echo']['rps']:.0%}"
-                print(f"{level:>5}  {name:<10} {r['rps']:>8,.0f} {r['p50']:>8.2f} "
-                      f"{r['p99']:>8.2f}  {share:>10}  {r['statuses']}")  # fmt: skip
+            rounds: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in runs}
+            for _ in range(args.rounds):  # in turn, so that a slow spell hits them all alike
+                for name, reqs in runs:
+                    rounds[name].append(measure(port, reqs, level, args.seconds))
+            echo_rps = _median(r["rps"] for r in rounds["echo"])
+            for name, _ in runs:
+                rps = _median(r["rps"] for r in rounds[name])
+                p50 = _median(r["p50"] for r in rounds[name])
+                p99 = _median(r["p99"] for r in rounds[name])
+                statuses: dict[int, int] = {}
+                for r in rounds[name]:
+                    for code, n in r["statuses"].items():
+                        statuses[code] = statuses.get(code, 0) + n
+                share = "" if name == "echo" else f"{rps / echo_rps:.0%}"
+                print(f"{level:>5}  {name:<10} {rps:>8,.0f} {p50:>8.2f} "
+                      f"{p99:>8.2f}  {share:>10}  {statuses}")  # fmt: skip
     finally:
         server.terminate()
         server.wait(10)

@@ -66,7 +66,7 @@ class Selector:
         base = [0.0] * self._n
         scorers = []
         dynamic: list[Preference] = []
-        for pref in rules.preferences:
+        for position, pref in enumerate(rules.preferences):
             if pref.weight == 0:  # a note for the reasons: it cannot move a score
                 continue
             when, fixed = compile_mask(pref.when, self._n)
@@ -75,7 +75,7 @@ class Selector:
                 for i, points in _points(pref.weight, fixed[0], score.value, self._bits):
                     base[i] += points
                 continue
-            scorers.append((pref.weight, when, score.getter()))
+            scorers.append((pref.weight, when, score.getter(), position))
             dynamic.append(pref)
         self._base_scores = tuple(base)
         self._scorers = tuple(scorers)
@@ -257,7 +257,9 @@ class Selector:
         rejected = 0
         for _, mask in hits:
             rejected |= mask
-        scores = self._scores(traits, self._scorers, self._base_scores)
+        seen: list[Any] = []
+        scores = self._scores(traits, self._scorers, self._base_scores, seen)
+        self._narrator.prime(traits, seen)
         order = list(self._bits[self._full & ~rejected])
         order.sort(key=lambda i: -scores[i])  # stable: ties keep catalog order
         plan = None if order else self._plan(traits, hits, scores)
@@ -317,13 +319,20 @@ class Selector:
                     hits.append((rule, bad))
         return hits
 
-    def _scores(self, traits: Traits, scorers: Any, base: Any) -> list[float]:
+    def _scores(
+        self, traits: Traits, scorers: Any, base: Any, seen: list[Any] | None = None
+    ) -> list[float]:
+        """Each model's points; `seen` gets (preference position, mask, score) of each
+        preference that applies, for the narrator to reuse."""
         scores = list(base)
         bits = self._bits
-        for weight, when, score in scorers:
+        for weight, when, score, position in scorers:
             applies = when(traits)[0]
             if applies:
-                for i, points in _points(weight, applies, score(traits), bits):
+                value = score(traits)
+                if seen is not None:
+                    seen.append((position, applies, value))
+                for i, points in _points(weight, applies, value, bits):
                     scores[i] += points
         return scores
 
@@ -369,7 +378,8 @@ class Selector:
         for _, mask in extra:
             maybe |= mask
         maybe &= ~certain
-        fixed = self._scores(low, self._fixed_scorers, self._base_scores)
+        seen: list[Any] = []  # the fixed ones read no count: the same at low as at guess
+        fixed = self._scores(low, self._fixed_scorers, self._base_scores, seen)
         eligible = self._full & ~certain
         count = traits.tokens
         if maybe and count is not None and count.refine is not None:
@@ -381,7 +391,8 @@ class Selector:
         guess = traits.at_input(
             min(max(estimate, traits.input_tokens), traits.input_tokens_max), estimate=True
         )
-        scores = self._scores(guess, self._token_scorers, fixed)
+        scores = self._scores(guess, self._token_scorers, fixed, seen)
+        self._narrator.prime(guess, seen)
         if strict:  # fail closed: what may break a limit is rejected
             eligible &= ~maybe
         order = list(self._bits[eligible])
@@ -484,6 +495,15 @@ class _Narrator:
         self._whens = tuple(
             (p, compile_mask(p.when, n)[0], _quotes(p.message)) for p in rules.preferences
         )
+        # what `select` evaluates (a weight and a mask or score that vary), and what the
+        # catalog alone fixes: both known without evaluating for a primed decision
+        self._scored_by_select = frozenset(
+            i for i, p in enumerate(rules.preferences) if p.weight != 0 and not _constant(p, n)
+        )
+        self._constant = {
+            i: _constant(p, n) for i, p in enumerate(rules.preferences) if _constant(p, n)
+        }
+        self._primed: tuple[Any, list[Any]] = (None, [])
         self._quoted = {c.id: _quotes(c.message, c.fix) for c in rules.constraints}
         self._memo: dict[Any, Any] = {}
 
@@ -503,14 +523,19 @@ class _Narrator:
         return found  # type: ignore[no-any-return]
 
     def estimate(self, traits: Traits, index: int) -> dict[str, Any] | None:
-        key = ("cost", index, self._costs.basis(traits))
+        key = ("cost", index, self._preferences(traits).basis)
         memo = self._memo
         if key in memo:
             return memo[key]  # type: ignore[no-any-return]
         found = self._costs.estimates(traits)[index]
         return self._remember(key, None if found is None else found.to_json())  # type: ignore[no-any-return]
 
-    def _preferences(self, traits: Traits) -> tuple[list[_Applied], Any]:
+    def prime(self, traits: Traits, seen: list[Any]) -> None:
+        """What `select` evaluated for these traits: the plan of their reasons, if read,
+        starts from it (one slot, the last decision's; replaced whole)."""
+        self._primed = (traits, seen)
+
+    def _preferences(self, traits: Traits) -> _Plan:
         """The preferences that apply to a decision's traits (each with the mask of its
         models, its score and what its text quotes) and a key for all that the reasons of
         one model can depend on: evaluated once, as a decision's reasons are read model
@@ -519,23 +544,32 @@ class _Narrator:
         if last[0] is traits:
             return last[1]  # type: ignore[no-any-return]
         found = []
-        key: list[Any] = []
+        key: list[Any] = ["reasons"]
         quotes_cost = quotes_guide = False
-        for pref, when, (cost, guide) in self._whens:
-            applies = when(traits)[0]
+        primed = self._primed
+        known = {p: (a, v) for p, a, v in primed[1]} if primed[0] is traits else None
+        for position, (pref, when, (cost, guide)) in enumerate(self._whens):
+            fixed = self._constant.get(position)
+            if fixed is not None:
+                applies, score = fixed
+            elif known is not None and position in self._scored_by_select:
+                applies, score = known.get(position, (0, None))
+            else:
+                applies = when(traits)[0]
+                score = _score_value(pref, traits) if applies else None
             if applies:
-                score = _score_value(pref, traits)
                 per_model = isinstance(score, list | tuple)
                 found.append((pref, applies, score, per_model, cost, guide))
                 key.append((pref.id, applies, tuple(score) if per_model else score))
                 quotes_cost |= cost
                 quotes_guide |= guide
+        basis = self._costs.basis(traits)
         if quotes_cost:
-            key.append(self._costs.basis(traits))
+            key.append(basis)
         if quotes_guide:
             rows = self._rules.guide.in_force(traits)
             key.append((traits.scenario, *(r.scenario for r in rows)))
-        plan = (found, ("reasons", *key))
+        plan = _Plan(found, _Key.of(tuple(key)), basis)
         self._last = (traits, plan)  # one pair, replaced whole: safe to share
         return plan
 
@@ -544,9 +578,9 @@ class _Narrator:
         score, most points first."""
         memo = self._memo
         found = []
-        applied, _ = self._preferences(traits)
-        basis = self._costs.basis(traits)
-        for pref, applies, score, per_model, cost, guide in applied:
+        plan = self._preferences(traits)
+        basis = plan.basis
+        for pref, applies, score, per_model, cost, guide in plan.applied:
             if not applies >> index & 1:
                 continue
             factor = score[index] if per_model else score
@@ -571,11 +605,9 @@ class _Narrator:
 
     def reasons_json(self, traits: Traits, index: int) -> list[dict[str, Any]]:
         """The model's reasons as JSON: shared, remembered pieces; copy before changing."""
-        key: Any = (index, self._preferences(traits)[1])
-        try:
-            found = self._memo.get(key)
-        except TypeError:  # a score that cannot be a key
-            found, key = None, None
+        plan_key = self._preferences(traits).key
+        key = None if plan_key is None else (index, plan_key)
+        found = None if key is None else self._memo.get(key)
         if found is None:
             scored = self._scored(traits, index)
             found = [text[1] for _, _, text in scored] if scored else [_ELIGIBLE_JSON]
@@ -695,6 +727,42 @@ _ELIGIBLE_JSON = {"rule": _ELIGIBLE.rule, "message": _ELIGIBLE.message}
 _Applied = tuple[Preference, int, Any, bool, bool, bool]
 
 
+class _Key:
+    """A tuple key hashed once: a decision looks it up once per model."""
+
+    __slots__ = ("_hash", "value")
+
+    def __init__(self, value: tuple[Any, ...], hashed: int) -> None:
+        self.value = value
+        self._hash = hashed
+
+    @classmethod
+    def of(cls, value: tuple[Any, ...]) -> _Key | None:
+        """None when a part cannot be hashed (a score of a type rules may one day give)."""
+        try:
+            return cls(value, hash(value))
+        except TypeError:
+            return None
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Key) and self._hash == other._hash and self.value == other.value
+
+
+class _Plan:
+    """What a decision's reasons rest on, evaluated once per traits: the preferences in
+    force, the key of all the reasons of a model may depend on, the cost basis."""
+
+    __slots__ = ("applied", "basis", "key")
+
+    def __init__(self, applied: list[_Applied], key: _Key | None, basis: Any) -> None:
+        self.applied = applied
+        self.key = key
+        self.basis = basis
+
+
 def _sides(rule: Constraint, traits: Traits) -> tuple[Any, Any]:
     """A rule's two operands (what the request needs, what the models allow), evaluated
     once for all the models it rejects."""
@@ -702,6 +770,15 @@ def _sides(rule: Constraint, traits: Traits) -> tuple[Any, Any]:
         return None, None
     left, right = rule.operands
     return left.evaluate(traits), right.evaluate(traits)
+
+
+def _constant(pref: Preference, n: int) -> tuple[int, Any] | None:
+    """(mask, score) of a preference the catalog alone decides, else None."""
+    fixed = compile_mask(pref.when, n)[1]
+    score = pref.score or Node(CONST, 1.0, "number")
+    if fixed is None or score.varies:
+        return None
+    return fixed[0], score.value
 
 
 def _quotes(*templates: str | None) -> tuple[bool, bool]:

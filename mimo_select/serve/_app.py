@@ -21,7 +21,9 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from datetime import date
 from importlib.resources import files
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
 
 import orjson
 from starlette.applications import Starlette
@@ -95,6 +97,20 @@ def _dumps(value: Any) -> bytes:
         return text.encode("utf-8")
     except UnicodeEncodeError:
         return json.dumps(value, allow_nan=False, separators=(",", ":")).encode("ascii")
+
+
+def _query(request: Request) -> Mapping[str, str]:
+    """The query's parameters as a plain dict (the last of a repeated name wins), parsed once
+    per request; most gateway requests have none."""
+    found: Mapping[str, str] | None = request.scope.get("mimo_select.query")
+    if found is None:
+        raw = request.scope["query_string"]
+        found = dict(parse_qsl(raw.decode("latin-1"), keep_blank_values=True)) if raw else _NONE
+        request.scope["mimo_select.query"] = found
+    return found
+
+
+_NONE: Mapping[str, str] = MappingProxyType({})
 
 
 def _json(body: bytes, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
@@ -204,7 +220,7 @@ class _Service:
     async def day(self, request: Request) -> _Day:
         """The catalog day the request asks for (`?as_of=`), else the server's own; a day
         is built once, in a thread, and the last few are kept."""
-        asked = request.query_params.get("as_of")
+        asked = _query(request).get("as_of")
         if not asked:
             return self._today
         try:
@@ -247,7 +263,7 @@ class _Service:
     # --- endpoints -----------------------------------------------------------------------
 
     async def route(self, request: Request) -> Response:
-        query = request.query_params
+        query = _query(request)
         apply, fallback = flag(query, "apply"), flag(query, "fallback")
         strict, exact = flag(query, "strict"), flag(query, "exact")
         fields = names(query, "fields", Decision.FIELDS)
@@ -321,7 +337,7 @@ class _Service:
         )
 
     async def recommend(self, request: Request) -> Response:
-        query = request.query_params
+        query = _query(request)
         strict, exact = flag(query, "strict"), flag(query, "exact")
         fields = names(query, "fields", Decision.FIELDS)
         data, _ = await self.body(request)
@@ -330,7 +346,7 @@ class _Service:
         return _json(_dumps(decision.shared_json(exact_count=exact, fields=fields)))
 
     async def explain(self, request: Request) -> Response:
-        strict = flag(request.query_params, "strict")
+        strict = flag(_query(request), "strict")
         data, _ = await self.body(request)
         if not isinstance(data, dict):
             raise ProblemError(
@@ -363,7 +379,7 @@ class _Service:
         return _json(_dumps(explanation.to_json()))
 
     async def tokens(self, request: Request) -> Response:
-        query = request.query_params
+        query = _query(request)
         model, api = query.get("model"), query.get("api", "auto")
         data, size = await self.body(request, text_ok=True)
         selector = self.selector
@@ -437,7 +453,7 @@ class _Service:
         store = self.usage
         if store is None:
             raise self._no_live(request)
-        active = flag(request.query_params, "active")
+        active = flag(_query(request), "active")
         rows: Any = store.usage()
         if not isinstance(rows, tuple):
             rows = await rows
