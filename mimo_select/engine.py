@@ -13,6 +13,7 @@ import string
 from collections.abc import Iterable, Mapping
 from datetime import date
 from functools import cache, lru_cache
+from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +33,7 @@ from .rules import (
     load_rules,
     with_settings,
 )
-from .traits import UNBOUNDED, Traits
+from .traits import CATEGORICAL, UNBOUNDED, Traits
 
 if TYPE_CHECKING:
     from .usage import AsyncRedisUsage, MemoryUsage, RedisUsage
@@ -63,6 +64,16 @@ class Selector:
             )
             for rule in rules.constraints
         )
+        # rules that read only traits holding no number: their verdicts are remembered per
+        # kind of request (those traits' values); the others are evaluated every time
+        kinds = [_kind_fields(rule) for rule in rules.constraints]
+        paired = list(zip(self._checks, kinds, strict=True))
+        self._kind_checks = tuple(c for c, k in paired if k is not None)
+        self._live_checks = tuple(c for c, k in paired if k is None)
+        read = sorted(set().union(*(k for k in kinds if k is not None)))
+        self._kind_of: Any = attrgetter(*read) if read else (lambda traits: None)
+        self._rule_order = {rule.id: i for i, rule in enumerate(rules.constraints)}
+        self._kind_hits: dict[Any, list[tuple[Constraint, int]]] = {}
         base = [0.0] * self._n
         scorers = []
         dynamic: list[Preference] = []
@@ -249,7 +260,7 @@ class Selector:
             self._index(model)
         if traits.scenario is not None:
             traits = self.rules.guide.with_implied(traits)
-        hits = self._hits(traits, self._checks)
+        hits = self._all_hits(traits)
         if traits.input_tokens_max is not None and not (
             self._between_thresholds(traits) or self._settled(traits, hits)
         ):
@@ -306,6 +317,25 @@ class Selector:
         if not split and needed is None:
             return None
         return LoadPlan(rpm, tpm, accounts, tuple(split), min(covered, 1.0), needed)
+
+    def _all_hits(self, traits: Traits) -> list[tuple[Constraint, int]]:
+        """`_hits` of every rule, in rule order; the verdicts of the rules that read no
+        number come from the last request of the same kind."""
+        memo = self._kind_hits
+        key = self._kind_of(traits)
+        known = memo.get(key)
+        if known is None:
+            known = self._hits(traits, self._kind_checks)
+            if len(memo) >= _KINDS:
+                memo.clear()
+            memo[key] = known
+        live = self._hits(traits, self._live_checks)
+        if not live:
+            return list(known)
+        hits = known + live
+        if known:
+            hits.sort(key=lambda hit: self._rule_order[hit[0].id])
+        return hits
 
     def _hits(self, traits: Traits, checks: Any) -> list[tuple[Constraint, int]]:
         """(rule, mask of the models it rejects) for every rule in `checks` that rejects any."""
@@ -367,7 +397,7 @@ class Selector:
         assert traits.input_tokens is not None
         assert traits.input_tokens_max is not None
         low, high = traits, traits.at_input(traits.input_tokens_max)  # rules read input_tokens
-        low_hits = self._hits(low, self._checks)
+        low_hits = self._all_hits(low)
         high_only = self._hits(high, self._token_checks)
         low_by_rule = {rule.id: mask for rule, mask in low_hits}
         certain = maybe = 0
@@ -495,14 +525,13 @@ class _Narrator:
         self._whens = tuple(
             (p, compile_mask(p.when, n)[0], _quotes(p.message)) for p in rules.preferences
         )
-        # what `select` evaluates (a weight and a mask or score that vary), and what the
-        # catalog alone fixes: both known without evaluating for a primed decision
+        # what the catalog alone fixes, and what `select` evaluates (a weight, and a mask or
+        # a score that varies): both known without evaluating for a primed decision
+        fixed = ((i, _constant(p, n)) for i, p in enumerate(rules.preferences))
+        self._constant = {i: found for i, found in fixed if found is not None}
         self._scored_by_select = frozenset(
-            i for i, p in enumerate(rules.preferences) if p.weight != 0 and not _constant(p, n)
+            i for i, p in enumerate(rules.preferences) if p.weight != 0 and i not in self._constant
         )
-        self._constant = {
-            i: _constant(p, n) for i, p in enumerate(rules.preferences) if _constant(p, n)
-        }
         self._primed: tuple[Any, list[Any]] = (None, [])
         self._quoted = {c.id: _quotes(c.message, c.fix) for c in rules.constraints}
         self._memo: dict[Any, Any] = {}
@@ -717,6 +746,7 @@ class _Narrator:
 
 
 _MEMO_ENTRIES = 8192  # texts a narrator remembers; past that it forgets them all and refills
+_KINDS = 4096  # kinds of request whose verdicts a selector remembers, likewise
 _COST_TEXTS = frozenset(("cost", "currency"))
 _GUIDE_TEXTS = frozenset(("scenario", "requirement", "row_models", "position", "matched"))
 _ELIGIBLE = Reason("eligible", "meets every constraint; no preference applies")
@@ -770,6 +800,21 @@ def _sides(rule: Constraint, traits: Traits) -> tuple[Any, Any]:
         return None, None
     left, right = rule.operands
     return left.evaluate(traits), right.evaluate(traits)
+
+
+def _kind_fields(rule: Constraint) -> frozenset[str] | None:
+    """The traits `rule` reads, when they hold no number and it reads nothing else but the
+    models and the settings; else None."""
+    reads = frozenset().union(*(n.reads for n in (rule.when, rule.check) if n is not None))
+    found = set()
+    for ref in reads:
+        space, _, name = ref.partition(".")
+        if space in ("$model", "$settings"):
+            continue
+        if space != "$traits" or name not in CATEGORICAL:
+            return None
+        found.add(name)
+    return frozenset(found)
 
 
 def _constant(pref: Preference, n: int) -> tuple[int, Any] | None:

@@ -6,6 +6,7 @@ request's own vocabulary (how a voice is chosen, how urgent the answer is).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import InitVar, dataclass, fields
 from functools import cache
@@ -285,5 +286,10 @@ def _bound(
 # (slot setter, name, default) per field: frozen objects built without __init__ are filled
 # through their slot descriptors, as dataclasses' own __init__ does
 _SLOTS = tuple((getattr(Traits, f.name).__set__, f.name, f.default) for f in fields(Traits))
+# the fields that hold no number: rules over them give one verdict per value, not per count
+CATEGORICAL = frozenset(
+    f.name for f in fields(Traits)
+    if f.name != "tokens" and not {"int", "float"} & set(re.split(r"[^a-zA-Z_]+", str(f.type)))
+)  # fmt: skip
 _JSON_FIELDS = tuple((f.name, getattr(Traits, f.name).__get__) for f in fields(Traits)
                      if f.name != "tokens")  # fmt: skip

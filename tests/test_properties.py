@@ -118,18 +118,24 @@ def test_same_traits_same_decision(t: Traits) -> None:
 TODAY = Selector.default(as_of="2026-11-30")  # costs, notices and retired models in force
 
 
-# the requests most traffic is: text in and out, a count, a budget, sometimes a feature
+# the requests most traffic is: text in and out, a count (or a prompt: an interval until
+# counted), a budget, sometimes a feature
 chats = st.builds(
     Traits,
     input_tokens=st.integers(0, 300_000),
     max_output_tokens=st.one_of(st.none(), st.integers(1, 32_000)),
     features=st.sets(st.sampled_from(VOCAB.features), max_size=1),
 )
+prompts = st.builds(
+    Traits,
+    prompt=st.text(min_size=1, max_size=2000).map(lambda t: t * 40),
+    max_output_tokens=st.one_of(st.none(), st.integers(1, 32_000)),
+)
 
 
 @settings(max_examples=150, deadline=None)
 @given(
-    st.lists(st.one_of(chats, traits()), min_size=1, max_size=6),
+    st.lists(st.one_of(chats, prompts, traits()), min_size=1, max_size=6),
     st.sampled_from((None, "USD", "CNY")),
     st.one_of(st.none(), st.none(), st.floats(0.0001, 2.0)),
     st.sampled_from((SELECTOR, TODAY)),
