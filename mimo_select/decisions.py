@@ -123,7 +123,9 @@ class Narrator(Protocol):
 
     def reasons(self, traits: Traits, index: int) -> tuple[Reason, ...]: ...
 
-    def reasons_json(self, traits: Traits, index: int) -> list[dict[str, Any]]: ...
+    def ranked_json(
+        self, traits: Traits, order: list[int], scores: list[float]
+    ) -> list[dict[str, Any]]: ...
 
     def violation(
         self, rule: Constraint, traits: Traits, index: int, certain: bool
@@ -134,8 +136,6 @@ class Narrator(Protocol):
     ) -> list[tuple[int, dict[str, Any]]]: ...
 
     def notices(self, models: Iterable[str | None]) -> list[dict[str, Any]]: ...
-
-    def estimate(self, traits: Traits, index: int) -> dict[str, Any] | None: ...
 
 
 class Decision:
@@ -353,16 +353,7 @@ class Decision:
         if "fallbacks" in want:
             out["fallbacks"] = list(self.fallbacks)
         if "ranked" in want:
-            scored, scores, ids = self._scored, self._scores, n.ids
-            out["ranked"] = [
-                {
-                    "model": ids[i],
-                    "score": round(scores[i], 6),
-                    "reasons": n.reasons_json(scored, i),
-                    "cost": n.estimate(scored, i),
-                }
-                for i in self._order
-            ]
+            out["ranked"] = n.ranked_json(self._scored, self._order, self._scores)
         if "rejected" in want:
             sides = [(self._hits, self.traits, True)]
             if self._maybe:

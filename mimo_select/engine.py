@@ -644,6 +644,30 @@ class _Narrator:
                 self._remember(key, found)
         return found
 
+    def ranked_json(
+        self, traits: Traits, order: list[int], scores: list[float]
+    ) -> list[dict[str, Any]]:
+        """The eligible models in `order` as JSON, each with its score, reasons and cost:
+        remembered whole for requests whose preferences weigh alike (their scores follow),
+        at the same cost basis. Shared pieces: copy before changing."""
+        plan = self._preferences(traits)
+        key = None if plan.key is None else ("ranked", plan.key, plan.basis, *order)
+        found = None if key is None else self._memo.get(key)
+        if found is None:
+            ids = self.ids
+            found = [
+                {
+                    "model": ids[i],
+                    "score": round(scores[i], 6),
+                    "reasons": self.reasons_json(traits, i),
+                    "cost": self.estimate(traits, i),
+                }
+                for i in order
+            ]
+            if key is not None:
+                self._remember(key, found)
+        return found
+
     def _row_key(self, traits: Traits, index: int) -> tuple[str | None, str | None]:
         row = self._rules.guide.row_of(traits, self.ids[index])
         return (row.scenario if row else None, traits.scenario)
