@@ -94,6 +94,12 @@ def test_route_exact_reports_the_count_as_the_cli_does(client: AppClient) -> Non
     assert got["tokens"] == {**got["tokens"], "input": 310, "exact": True}
 
 
+def test_the_fields_one_can_ask_for_are_the_contract_s_keys() -> None:
+    from mimo_select import Decision
+
+    assert sorted(Decision.FIELDS) == sorted(DecisionOut.model_fields)
+
+
 def test_fields_keep_only_the_keys_asked_for(client: AppClient) -> None:
     full = client.post("/v1/route", json=OPENAI).json()
     lean = client.post("/v1/route?fields=model,fallbacks", json=OPENAI)
