@@ -326,6 +326,17 @@ class Catalog:
         found = self._dated_facts()[1].get(model_id)
         return found[-1] if found else None
 
+    def reported(self, model_id: str) -> str | None:
+        """The event ("deprecation", "retirement") a third party reports for `model_id`, not
+        confirmed by the platform, in force on the catalog's day; None for the base catalog,
+        which holds the source page's facts alone."""
+        if self.as_of is None:
+            return None
+        latest = self.notice(model_id)
+        if latest is None or not latest.kind.endswith("_reported"):
+            return None
+        return latest.kind.removesuffix("_reported")
+
     def news(self, models: Iterable[str | None]) -> list[Notice]:
         """The latest notice of each model an answer names (once each, Nones skipped), where
         it says more than that the model was added."""

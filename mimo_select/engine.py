@@ -684,6 +684,7 @@ class _Narrator:
             successor=life.successor if life else None,
             deprecated_on=life.deprecated_on if life else None,
             retires_on=life.retires_on if life else None,
+            reported=self._catalog.reported(model.id),
             cost=(lambda: str(estimate)) if estimate else "no published price",  # when asked
             currency=traits.currency or DEFAULT_CURRENCY,
         )

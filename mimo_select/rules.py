@@ -40,7 +40,9 @@ __all__ = ["RuleSet", "load_rules", "with_settings"]
 JsonPath = tuple[str | int, ...]
 
 # placeholders every message may use: the model's lifecycle and its cost for the request
-MODEL_PLACEHOLDERS = ("model", "successor", "deprecated_on", "retires_on", "cost", "currency")
+MODEL_PLACEHOLDERS = (
+    "model", "successor", "deprecated_on", "retires_on", "reported", "cost", "currency",
+)  # fmt: skip
 CONSTRAINT_PLACEHOLDERS = (
     *MODEL_PLACEHOLDERS, "required", "allowed", "missing", "common", "excess", "parts",
 )  # fmt: skip
@@ -281,6 +283,7 @@ def model_fields(catalog: Catalog) -> dict[str, tuple[Field, tuple[Any, ...]]]:
             tuple(m.thinking.default if m.thinking else None for m in models),
         ),
         "status": (Field("text", "status"), tuple(m.status for m in models)),
+        "reported": (Field("text", "event"), tuple(catalog.reported(m.id) for m in models)),
         "latest_in_series": (
             Field("bool"),
             tuple(generation_key(m.generation) == newest.get(m.series) for m in models),
@@ -376,6 +379,7 @@ def _scope(
             "generation": frozenset(catalog.generations),
             "thinking": frozenset(("enabled", "disabled")),
             "status": frozenset(catalog.statuses),
+            "event": frozenset(enum_of("updates", "event")),
             "voice": frozenset(VOICES),
             "latency": frozenset(LATENCIES),
             "currency": frozenset(enum_of("updates", "currency")),

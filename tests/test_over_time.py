@@ -108,7 +108,7 @@ def test_the_default_answers_for_the_page_and_says_what_became_of_its_choice(
     code, out, _ = cli("recommend", "--latency", "low", "--as-of", TODAY)
     assert code == 0
     assert "was retired" not in out
-    assert without_notes(out)[0].startswith("Recommended: mimo-v2.5  ")
+    assert without_notes(out)[0].startswith("Recommended: mimo-v2.6-flash  ")
     code, out, _ = cli("recommend", "--latency", "low", "--json")
     data = json.loads(out)
     DecisionOut.model_validate(data)
@@ -164,18 +164,43 @@ def test_costs_match_hand_computed_figures_for_tiered_and_flat_prices() -> None:
 def test_the_least_cost_reason_quotes_the_figure_and_what_it_assumed() -> None:
     today = Selector.default(as_of=TODAY)
     decision = today.select(Traits())
-    reason = next(r for r in decision.ranked[0].reasons if r.rule == "least-cost")
+    flash, v25 = decision.ranked[:2]
+    assert (flash.model, v25.model) == ("mimo-v2.6-flash", "mimo-v2.5")
+    reason = next(r for r in v25.reasons if r.rule == "least-cost")
     assert reason.message == (
         "estimated cost $0.00042 for 1,000 input (assumed) and 1,000 output (assumed) tokens, "
         "price of 2026-05-27"
     )  # 1,000 x $0.14 + 1,000 x $0.28 per 1M
     assert reason.points == 10
+    reason = next(r for r in flash.reasons if r.rule == "least-cost")
+    assert reason.message.endswith(
+        "price of 2026-09-22, reported by third-party catalogs (models.dev, Novita)"
+    )
+
+
+def test_a_deprecation_only_reported_breaks_a_tie_and_no_more() -> None:
+    """mimo-v2.5 and mimo-v2.6-flash cost the same and are both the newest of their series;
+    a third party reports v2.5's deprecation, unconfirmed: the tie goes to v2.6-flash, and
+    v2.5 stays eligible, second."""
+    today = Selector.default(as_of=TODAY)
+    decision = today.select(Traits())
+    assert (decision.model, decision.fallbacks[0]) == ("mimo-v2.6-flash", "mimo-v2.5")
+    v25 = decision.ranked[1]
+    (doubt,) = [r for r in v25.reasons if r.rule == "deprecation-reported"]
+    assert doubt.points == -3
+    assert doubt.message == (
+        "reported to face deprecation, not confirmed by the platform (see the notices)"
+    )
+    assert [n.model for n in today.catalog.news(["mimo-v2.5"])] == ["mimo-v2.5"]
+    # the page's own catalog holds its facts alone: nothing is reported there
+    assert not any(r.rule == "deprecation-reported"
+                   for c in Selector.default().select(Traits()).ranked for r in c.reasons)  # fmt: skip
 
 
 def test_max_cost_is_a_hard_limit_and_an_unknown_price_cannot_pass_it(cli: RunCli) -> None:
     today = Selector.default(as_of=TODAY)
     decision = today.select(Traits(input_tokens=2_000, max_output_tokens=1_000, max_cost=0.001))
-    assert decision.model == "mimo-v2.5"  # $0.00056
+    assert decision.model == "mimo-v2.6-flash"  # $0.00056, as mimo-v2.5 (reported deprecated)
     pro = decision.rejection("mimo-v2.6-pro")
     assert pro is not None
     assert pro.violations[0].rule == "max-cost"
@@ -247,7 +272,7 @@ def test_check_answers_for_a_day_too(cli: RunCli, tmp_path: Any) -> None:
     assert out.startswith("note: mimo-v2-flash was retired")  # the page's default model
     code, out, _ = cli("check", str(prompt), "--verbose", "--as-of", TODAY)
     assert code == 0
-    assert "fit mimo-v2.5 (the default for a text request" in out
+    assert "fit mimo-v2.6-flash (the default for a text request" in out
     assert "was retired" not in out
 
 
