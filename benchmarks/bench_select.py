@@ -48,6 +48,7 @@ def naive_selector(as_of: str | None = None) -> Callable[[Traits], list[str]]:  
             newest[m.series] = max(newest.get(m.series, ()), generation_key(m.generation))
     guide = {g.scenario: list(g.models) for g in catalog.guide}
     prices = {m.id: catalog.price(m.id, "USD") for m in catalog}
+    doubted = {m.id for m in catalog if catalog.reported(m.id)}  # unconfirmed reports
 
     def cost(mid: str, inp: int, out: int) -> float | None:
         price = prices[mid]
@@ -130,6 +131,8 @@ def naive_selector(as_of: str | None = None) -> Callable[[Traits], list[str]]:  
                 score += 100
             if status == "deprecated":
                 score -= 20
+            if mid in doubted:
+                score -= 3
             if generation_key(gen) == newest.get(series):
                 score += 5
             mine = costs.get(mid)
