@@ -7,6 +7,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -31,6 +32,7 @@ from .serve_client import AppClient, ServerProcess
 __all__ = ["redis_server", "redis_url"]  # the fixtures this module uses
 
 PROBLEM = "application/problem+json"
+README = (ROOT / "README.md").read_text(encoding="utf-8")
 WEATHER = json.loads((ROOT / "examples" / "weather.json").read_text())
 PINNED = json.loads((ROOT / "examples" / "bodies" / "pinned-flash.json").read_text())
 
@@ -92,6 +94,38 @@ def test_route_exact_reports_the_count_as_the_cli_does(client: AppClient) -> Non
     got = client.post("/v1/route?exact=true", json=WEATHER).json()
     assert got == json.loads(out)
     assert got["tokens"] == {**got["tokens"], "input": 310, "exact": True}
+
+
+def _readme_curls() -> list[tuple[list[str], list[str]]]:
+    """(curl's arguments, the lines it shows) for every `$ curl` in the README's Serve
+    section: the examples a reader pastes first."""
+    serve = README.split("\n## Serve\n", 1)[1].split("\n## ", 1)[0]
+    found = []
+    for block in re.findall(r"```console\n(.*?)```", serve, re.S):
+        for session in re.split(r"^(?=\$ )", block, flags=re.M):
+            if not session.startswith("$ curl"):
+                continue
+            command, *shown = session.replace("\\\n", " ").splitlines()
+            found.append((shlex.split(command[2:]), shown))
+    return found
+
+
+@pytest.mark.parametrize(("argv", "shown"), _readme_curls(), ids=lambda v: str(v)[:60])
+def test_the_readme_s_curl_examples_answer_what_they_show(
+    argv: list[str], shown: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MIMO_SELECT_TODAY", "2026-11-30")  # the day they were written
+    url = next(a for a in argv if a.startswith("http"))
+    data = argv[argv.index("-d") + 1] if "-d" in argv else None
+    with AppClient(create_app()) as c:
+        got = c.post(url, content=data, headers={"content-type": "application/json"})
+    assert json.loads(shown[-1]) == got.json()
+    if "-i" in argv:  # the status line and mimo-select's own headers, as shown
+        assert shown[0] == f"HTTP/1.1 {got.status_code} {got.reason_phrase}"
+        for line in shown[1:]:
+            name, _, value = line.partition(": ")
+            if name.startswith("x-mimo-select-"):
+                assert got.headers[name] == value
 
 
 def test_the_fields_one_can_ask_for_are_the_contract_s_keys() -> None:
