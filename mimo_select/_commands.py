@@ -47,12 +47,8 @@ INTENTS = {
 def _selector(args: argparse.Namespace) -> Any:
     from .engine import Selector
 
-    catalog = getattr(args, "catalog", None)
-    rules = getattr(args, "rules", [])
-    as_of = getattr(args, "as_of", None)
-    if catalog is None and not rules:
-        return Selector.default(as_of=as_of)
-    return Selector.from_files(catalog, rules, as_of=as_of)
+    return Selector.from_files(getattr(args, "catalog", None), getattr(args, "rules", []),
+                               as_of=getattr(args, "as_of", None))  # fmt: skip
 
 
 def _catalog(args: argparse.Namespace, *, validate: bool = False) -> Any:
@@ -486,7 +482,7 @@ def usage(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """What a shared Redis usage store holds now, read with on_error="closed": a status
     command shows Redis's count or an error, never a made-up local one."""
     from .errors import UsageStoreError, UsageValueError
-    from .usage import RedisUsage, _describe
+    from .usage import RedisUsage, _describe, usage_report
 
     url = args.redis
     try:
@@ -505,17 +501,10 @@ def usage(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     finally:
         store.close()
     if args.active:
-        rows = tuple(u for u in rows if u.requests or u.cooling_for > 0)
-    unlimited = [m.id for m in catalog.models if m.rpm is None or m.tpm is None]
+        rows = tuple(u for u in rows if u.active)
+    report = usage_report(store, rows, catalog)
     if args.json:
-        _print_json(
-            {
-                "account": args.account, "redis": where, "window": store.window,
-                "source": rows[0].source if rows else store.source, "clock": "redis",
-                "models": [u.to_json() for u in rows], "no_limits": unlimited,
-            },
-            out,
-        )  # fmt: skip
+        _print_json(report, out)
         return EXIT_OK
     style = _style(out)
     head = f"Account {args.account!r} at {where}, window {store.window:g} s by Redis's clock"
@@ -536,6 +525,7 @@ def usage(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     else:
         out.write("No requests in the window and no model cooling down.\n")
     notes = [n for n in map(_not_admitting, rows) if n]
+    unlimited = report["no_limits"]
     if unlimited:
         notes.append(f"Not shown: {', '.join(unlimited)} (the catalog gives no RPM or TPM limit).")
     if notes:

@@ -146,8 +146,6 @@ def selector_for(
     from .engine import Selector
 
     settings = {"context_margin": margin / 100} if margin else None
-    if catalog is None and not rules and settings is None:
-        return Selector.default(as_of=as_of)
     return Selector.from_files(catalog, rules, settings=settings, as_of=as_of)
 
 

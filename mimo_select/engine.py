@@ -123,7 +123,7 @@ class Selector:
         catalog is its file as it stands (the model page on its snapshot day).
         """
         if catalog is None and not rules and default_rules and not settings:
-            return _default_selector(None if as_of is None else _day(as_of))
+            return cls.default(as_of=as_of)
         loaded = load_catalog(catalog, as_of=as_of)
         ruleset = load_rules(rules, defaults=default_rules)
         if settings:

@@ -73,6 +73,7 @@ __all__ = [
     "Refusal",
     "UsageStoreWarning",
     "UsageValueError",
+    "usage_report",
     "usage_tokens",
 ]
 
@@ -155,6 +156,11 @@ class ModelUsage:
     empty_in: float | None
     source: str
 
+    @property
+    def active(self) -> bool:
+        """Whether the window holds a request or the model is cooling down."""
+        return bool(self.requests or self.cooling_for > 0)
+
     def to_json(self) -> dict[str, Any]:
         """One model's row, as `mimo-select usage --json` and `GET /v1/usage` give it."""
 
@@ -166,6 +172,20 @@ class ModelUsage:
             "tokens": self.tokens, "tpm": self.tpm, "cooling_for": seconds(self.cooling_for),
             "frees_in": seconds(self.frees_in), "empty_in": seconds(self.empty_in),
         }  # fmt: skip
+
+
+def usage_report(store: Any, rows: Sequence[ModelUsage], catalog: Catalog) -> dict[str, Any]:
+    """What a store holds now, as `mimo-select usage --json` and `GET /v1/usage` write it:
+    its rows, and the models it cannot count (no published limit)."""
+    return {
+        "account": store.account,
+        "redis": store._where if isinstance(store, _RedisBase) else None,
+        "window": store.window,
+        "source": rows[0].source if rows else store.source,
+        "clock": "redis" if isinstance(store, _RedisBase) else "process",
+        "models": [u.to_json() for u in rows],
+        "no_limits": [m.id for m in catalog.models if m.rpm is None or m.tpm is None],
+    }
 
 
 def usage_tokens(usage: Any) -> int:

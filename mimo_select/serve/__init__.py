@@ -7,8 +7,8 @@ rate limits the leases and the usage view), described by one OpenAPI document at
 paths. The page at `/` is served by the same process, with no build step and no network.
 
 This module is light on purpose: the command line calls `add_arguments` whenever it builds its
-parser, so Starlette and uvicorn are imported only by `run` and `create_app`. Nothing else in
-the package imports `mimo_select.serve`.
+parser, so Starlette and uvicorn are imported only by `run` and by the first use of
+`create_app` (which loads `_app`, where it is defined).
 
     python -m mimo_select.serve --port 8787       # the same as `mimo-select serve`
 """
@@ -19,26 +19,27 @@ import argparse
 import math
 import os
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from mimo_select.cli import _seconds, _whole  # the CLI's value parsers, one definition
-from mimo_select.errors import MimoSelectError, UsageError
+from mimo_select.errors import UsageError
 
 if TYPE_CHECKING:
-    import datetime
-
     from starlette.applications import Starlette
 
     from mimo_select.engine import Selector
     from mimo_select.usage import AsyncRedisUsage, MemoryUsage
 
-__all__ = ["DEFAULT_HOST", "DEFAULT_MAX_BODY", "DEFAULT_PORT", "add_arguments", "create_app",
-           "run"]  # fmt: skip
+    from ._app import create_app
+
+__all__ = ["DEFAULT_HOST", "DEFAULT_MAX_BODY", "DEFAULT_PORT", "DEFAULT_TIMEOUT", "add_arguments",
+           "create_app", "run"]  # fmt: skip
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8787
-DEFAULT_MAX_BODY = 32 << 20  # bytes (32 MiB)
+DEFAULT_MAX_BODY = 32 << 20  # bytes: 32 MiB, a 1M-token chat with room to spare
+DEFAULT_TIMEOUT = 30.0  # seconds for a request body to arrive
 ENV_CONFIG = "MIMO_SELECT_SERVE"  # the configuration handed to each worker process
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 
@@ -102,7 +103,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--timeout",
         metavar="SECONDS",
         type=_seconds,
-        default=30.0,
+        default=DEFAULT_TIMEOUT,
         help="time a request body may take to arrive (default 30); 408 after",
     )
     s.add_argument(
@@ -122,30 +123,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    "default: a gateway in front logs them)")  # fmt: skip
     # POST /v1/echo: the bare stack, as benchmarks/bench_serve.py compares /v1/route with
     parser.add_argument("--echo", action="store_true", help=argparse.SUPPRESS)
-
-
-def create_app(
-    selector: Selector | None = None,
-    *,
-    usage: MemoryUsage | AsyncRedisUsage | None = None,
-    api_key: str | None = None,
-    max_body: int = DEFAULT_MAX_BODY,
-    cors_origins: Iterable[str] = (),
-    allowed_hosts: Iterable[str] | None = None,
-    timeout: float = 30.0,
-    echo: bool = False,
-    close_usage: bool = False,
-    freeze: bool = False,
-    dated: Callable[[datetime.date], Selector] | None = None,
-) -> Starlette:
-    """The ASGI app (see `mimo_select.serve._app.create_app`)."""
-    from ._app import create_app as build
-
-    return build(
-        selector, usage=usage, api_key=api_key, max_body=max_body, cors_origins=cors_origins,
-        allowed_hosts=allowed_hosts, timeout=timeout, echo=echo, close_usage=close_usage,
-        freeze=freeze, dated=dated,
-    )  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
@@ -189,9 +166,20 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def __getattr__(name: str) -> Any:
+    """`create_app`, imported from `_app` (and Starlette with it) when first asked for."""
+    if name == "create_app":
+        from ._app import create_app
+
+        return create_app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def from_environment() -> Starlette:
     """The app for one worker, from the configuration `run` put in the environment."""
     import json
+
+    from ._app import create_app
 
     config = json.loads(os.environ[ENV_CONFIG])
     selector = _selector(config)
@@ -265,23 +253,15 @@ def _config(args: argparse.Namespace) -> dict[str, Any]:
 def _selector(config: dict[str, Any]) -> Selector:
     from mimo_select.engine import Selector
 
-    # `--as-of`, where the command line has it: the catalog's dated updates up to that day
-    # ("today" is the day the server starts)
-    dated: dict[str, Any] = {"as_of": config["as_of"]} if config.get("as_of") else {}
-    if config["catalog"] is None and not config["rules"]:
-        return Selector.default(**dated)
-    return Selector.from_files(config["catalog"], config["rules"], **dated)
+    return Selector.from_files(config["catalog"], config["rules"], as_of=config["as_of"])
 
 
 def _day(as_of: Any) -> str | None:
-    """`--as-of` as an ISO date, so that every worker answers for the same day."""
-    if as_of is None:
-        return None
-    if as_of == "today":
-        import datetime
+    """`--as-of` as an ISO date ("today" is the day the server starts), so that every worker
+    answers for the same day."""
+    from mimo_select.updates import resolve_as_of
 
-        return datetime.date.today().isoformat()
-    return str(as_of)
+    return None if as_of is None else resolve_as_of(as_of).isoformat()
 
 
 def _is_loopback(host: str) -> bool:
@@ -319,22 +299,7 @@ def _size(text: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m mimo_select.serve`: the same options as `mimo-select serve`."""
-    from mimo_select.cli import _Parser
+    """`python -m mimo_select.serve`: `mimo-select serve` with the same options."""
+    from mimo_select.cli import run
 
-    parser = _Parser(prog="mimo-select serve", description="Serve the library over HTTP, "
-                     "and the page at /.")  # fmt: skip
-    parser.add_argument("--catalog", metavar="PATH", help="use this catalog file")
-    parser.add_argument("--rules", metavar="PATH", action="append", default=[],
-                        help="a rules file layered over the defaults (repeatable)")  # fmt: skip
-    add_arguments(parser)
-    try:
-        return run(parser.parse_args(argv))
-    except MimoSelectError as exc:
-        from mimo_select.errors import DataError
-
-        if isinstance(exc, DataError):
-            sys.stderr.writelines(f"mimo-select: error: {p}\n" for p in exc.problems)
-        else:
-            sys.stderr.write(f"mimo-select: error: {exc}\n")
-        return 2
+    return run(["serve", *(sys.argv[1:] if argv is None else argv)], sys.stdout, sys.stderr)

@@ -21,7 +21,6 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from datetime import date
 from importlib.resources import files
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
@@ -36,8 +35,9 @@ from starlette.routing import Route
 from mimo_select.decisions import Decision
 from mimo_select.errors import MimoSelectError, NoEligibleModelError, TraitsError, UsageValueError
 from mimo_select.updates import resolve_as_of
-from mimo_select.usage import AsyncRedisUsage, MemoryUsage, usage_tokens
+from mimo_select.usage import AsyncRedisUsage, MemoryUsage, usage_report, usage_tokens
 
+from . import DEFAULT_MAX_BODY, DEFAULT_TIMEOUT
 from ._body import flag, media_type, names, read_body, read_json
 from ._leases import LeaseBook, end
 from ._openapi import build_openapi
@@ -48,12 +48,10 @@ if TYPE_CHECKING:
 
     from mimo_select.engine import Selector
 
-__all__ = ["DEFAULT_MAX_BODY", "DEFAULT_TIMEOUT", "create_app"]
+__all__ = ["create_app"]
 
 log = logging.getLogger("mimo_select.serve")
 
-DEFAULT_MAX_BODY = 32 << 20  # bytes: 32 MiB, a 1M-token chat with room to spare
-DEFAULT_TIMEOUT = 30.0  # seconds for a request body to arrive
 OFFLOAD_BYTES = 256 << 10  # bodies larger than this are parsed and decided in a thread
 
 Store = MemoryUsage | AsyncRedisUsage
@@ -99,18 +97,10 @@ def _dumps(value: Any) -> bytes:
         return json.dumps(value, allow_nan=False, separators=(",", ":")).encode("ascii")
 
 
-def _query(request: Request) -> Mapping[str, str]:
-    """The query's parameters as a plain dict (the last of a repeated name wins), parsed once
-    per request; most gateway requests have none."""
-    found: Mapping[str, str] | None = request.scope.get("mimo_select.query")
-    if found is None:
-        raw = request.scope["query_string"]
-        found = dict(parse_qsl(raw.decode("latin-1"), keep_blank_values=True)) if raw else _NONE
-        request.scope["mimo_select.query"] = found
-    return found
-
-
-_NONE: Mapping[str, str] = MappingProxyType({})
+def _query(request: Request) -> dict[str, str]:
+    """The query's parameters as a plain dict (the last of a repeated name wins)."""
+    raw = request.scope["query_string"]
+    return dict(parse_qsl(raw.decode("latin-1"), keep_blank_values=True)) if raw else {}
 
 
 def _json(body: bytes, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
@@ -217,10 +207,10 @@ class _Service:
             return await asyncio.to_thread(read_json, raw, kind, text_ok=text_ok), len(raw)
         return read_json(raw, kind, text_ok=text_ok), len(raw)
 
-    async def day(self, request: Request) -> _Day:
-        """The catalog day the request asks for (`?as_of=`), else the server's own; a day
-        is built once, in a thread, and the last few are kept."""
-        asked = _query(request).get("as_of")
+    async def day(self, query: Mapping[str, str]) -> _Day:
+        """The catalog day the query asks for (`?as_of=`), else the server's own; a day is
+        built once, in a thread, and the last few are kept."""
+        asked = query.get("as_of")
         if not asked:
             return self._today
         try:
@@ -270,7 +260,7 @@ class _Service:
         api = query.get("api", "auto")
         usage = self.usage if flag(query, "reserve", True) else None
         data, size = await self.body(request)
-        selector = (await self.day(request)).selector
+        selector = (await self.day(query)).selector
         if size > OFFLOAD_BYTES:  # read and count in a thread; admit (cheap) in the loop
             read = await asyncio.to_thread(selector.read, data, api=api)
             if isinstance(usage, AsyncRedisUsage):  # count in the thread: the memo keeps it
@@ -342,11 +332,12 @@ class _Service:
         fields = names(query, "fields", Decision.FIELDS)
         data, _ = await self.body(request)
         traits = _traits(data, "")
-        decision = (await self.day(request)).selector.select(traits, strict=strict)
+        decision = (await self.day(query)).selector.select(traits, strict=strict)
         return _json(_dumps(decision.shared_json(exact_count=exact, fields=fields)))
 
     async def explain(self, request: Request) -> Response:
-        strict = flag(_query(request), "strict")
+        query = _query(request)
+        strict = flag(query, "strict")
         data, _ = await self.body(request)
         if not isinstance(data, dict):
             raise ProblemError(
@@ -369,7 +360,7 @@ class _Service:
             )
         traits = _traits(data.get("traits", {}), "/traits")
         try:
-            explanation = (await self.day(request)).selector.explain(model, traits, strict=strict)
+            explanation = (await self.day(query)).selector.explain(model, traits, strict=strict)
         except MimoSelectError as exc:
             if exc.where is None:  # the model to explain
                 problem = from_library(exc)
@@ -393,11 +384,11 @@ class _Service:
         return _json(count())
 
     async def models(self, request: Request) -> Response:
-        return _json((await self.day(request)).models)
+        return _json((await self.day(_query(request))).models)
 
     async def one_model(self, request: Request) -> Response:
         model_id = request.path_params["model_id"]
-        day = await self.day(request)
+        day = await self.day(_query(request))
         body = day.model.get(model_id)
         if body is None:
             try:
@@ -458,18 +449,8 @@ class _Service:
         if not isinstance(rows, tuple):
             rows = await rows
         if active:
-            rows = tuple(u for u in rows if u.requests or u.cooling_for > 0)
-        catalog = self.selector.catalog
-        out = {
-            "account": store.account,
-            "redis": getattr(store, "_where", None),
-            "window": store.window,
-            "source": rows[0].source if rows else store.source,
-            "clock": "redis" if isinstance(store, AsyncRedisUsage) else "process",
-            "models": [u.to_json() for u in rows],
-            "no_limits": [m.id for m in catalog.models if m.rpm is None or m.tpm is None],
-        }
-        return _json(_dumps(out))
+            rows = tuple(u for u in rows if u.active)
+        return _json(_dumps(usage_report(store, rows, self.selector.catalog)))
 
     def _no_live(self, request: Request) -> ProblemError:
         return ProblemError(
