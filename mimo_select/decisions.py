@@ -279,7 +279,7 @@ class Decision:
                 per_model.setdefault(i, []).append(n.violation(rule, self._high, i, False))
         return tuple(Rejection(n.ids[i], tuple(per_model[i])) for i in sorted(per_model))
 
-    @property
+    @cached_property
     def _high(self) -> Traits:
         """The traits at the count's upper bound, where an uncertain limit is judged."""
         top = self.traits.input_tokens_max

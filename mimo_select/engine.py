@@ -26,6 +26,8 @@ from .errors import TraitsError, UnknownModelError, UsageValueError
 from .media import MediaSizes
 from .requests import Request, read_request
 from .rules import (
+    COST_PLACEHOLDERS,
+    GUIDE_PLACEHOLDERS,
     CompiledRules,
     Constraint,
     Preference,
@@ -55,7 +57,6 @@ class Selector:
         self._constraints = rules.constraints
         self._full = (1 << self._n) - 1
         self._bits = bit_indices(self._n)
-        self._narrator = _Narrator(catalog, rules, self._bits)
         self._checks = tuple(
             (
                 rule,
@@ -77,17 +78,21 @@ class Selector:
         base = [0.0] * self._n
         scorers = []
         dynamic: list[Preference] = []
+        masks = [compile_mask(pref.when, self._n) for pref in rules.preferences]
         for position, pref in enumerate(rules.preferences):
             if pref.weight == 0:  # a note for the reasons: it cannot move a score
                 continue
-            when, fixed = compile_mask(pref.when, self._n)
-            score = pref.score or Node(CONST, 1.0, "number")
-            if fixed is not None and not score.varies:  # fixed by the catalog: summed once
-                for i, points in _points(pref.weight, fixed[0], score.value, self._bits):
+            fixed = _catalog_fixed(pref, masks[position])
+            if fixed is not None:  # fixed by the catalog: summed once
+                for i, points in _points(pref.weight, *fixed, self._bits):
                     base[i] += points
                 continue
-            scorers.append((pref.weight, when, score.getter(), position))
+            score = pref.score or Node(CONST, 1.0, "number")
+            scorers.append((pref.weight, masks[position][0], score.getter(), position))
             dynamic.append(pref)
+        self._narrator = _Narrator(
+            catalog, rules, self._bits, masks, frozenset(s[3] for s in scorers)
+        )
         self._base_scores = tuple(base)
         self._scorers = tuple(scorers)
         self._input_range = _input_range(rules)
@@ -197,9 +202,9 @@ class Selector:
         full `decision.retry_after` says in how many seconds the first one frees.
 
         With an inexact input count (an interval), limits are checked at both ends. A model
-        that fails at the low end is rejected. When one fails only at the high end, or a
-        preference threshold lies inside the interval, and the count can be refined (a byte
-        bound over text), the text is tokenized and the decision made again. What stays
+        that fails at the low end is rejected. When one fails only at the high end and the
+        count can be refined (a byte bound over text), the text is tokenized and the decision
+        made again; preferences go by the count's estimate. What stays
         uncertain (media of unknown size) never rejects by itself: such a model stays eligible
         and the decision lists the limit it may break (`cautions`) and what is unknown; with
         `strict` it is rejected, its violation marked `certain=False`.
@@ -261,10 +266,13 @@ class Selector:
         if traits.scenario is not None:
             traits = self.rules.guide.with_implied(traits)
         hits = self._all_hits(traits)
-        if traits.input_tokens_max is not None and not (
-            self._between_thresholds(traits) or self._settled(traits, hits)
-        ):
-            return self._select_interval(traits, model, strict)
+        if traits.input_tokens_max is not None and not self._between_thresholds(traits):
+            high = traits.at_input(traits.input_tokens_max)  # rules read input_tokens
+            high_hits = self._hits(high, self._token_checks)
+            if not self._settled(traits, hits, high, high_hits):
+                return self._select_interval(
+                    traits, model, strict, low_hits=hits, high=high, high_only=high_hits
+                )
         rejected = 0
         for _, mask in hits:
             rejected |= mask
@@ -377,28 +385,34 @@ class Selector:
         assert traits.input_tokens_max is not None
         return traits.input_tokens_max + budget < low or traits.input_tokens > high
 
-    def _settled(self, traits: Traits, hits: list[tuple[Constraint, int]]) -> bool:
+    def _settled(self, traits: Traits, hits: _Hits, high: Traits, high_hits: _Hits) -> bool:
         """Whether the rules over the input count answer the same at both ends of its
-        interval (`hits` being every rule's answer at the low end): then the count's
-        inexactness cannot change the decision."""
-        assert traits.input_tokens_max is not None
-        high = traits.at_input(traits.input_tokens_max)
+        interval (`hits` being every rule's answer at the low end, `high_hits` the token
+        rules' at the high end): then the count's inexactness cannot change the decision."""
         low_hits = [(r.id, m) for r, m in hits if r.uses_tokens]
-        if low_hits != [(r.id, m) for r, m in self._hits(high, self._token_checks)]:
+        if low_hits != [(r.id, m) for r, m in high_hits]:
             return False
         zeros = (0.0,) * self._n
         return self._scores(traits, self._token_scorers, zeros) == self._scores(
             high, self._token_scorers, zeros
         )
 
-    def _select_interval(self, traits: Traits, model: str | None, strict: bool) -> Decision:
-        """Rules over the input count are evaluated at both ends of its interval; the others
-        once."""
+    def _select_interval(
+        self,
+        traits: Traits,
+        model: str | None,
+        strict: bool,
+        *,
+        low_hits: _Hits,
+        high: Traits,
+        high_only: _Hits,
+    ) -> Decision:
+        """Hard rules over the input count are evaluated at both ends of its interval
+        (`low_hits` at `traits`, `high_only` the token rules' at `high`), the others once;
+        preferences are scored at the count's estimate."""
         assert traits.input_tokens is not None
         assert traits.input_tokens_max is not None
-        low, high = traits, traits.at_input(traits.input_tokens_max)  # rules read input_tokens
-        low_hits = self._all_hits(low)
-        high_only = self._hits(high, self._token_checks)
+        low = traits
         low_by_rule = {rule.id: mask for rule, mask in low_hits}
         certain = maybe = 0
         for _, mask in low_hits:
@@ -514,24 +528,31 @@ class _Narrator:
     does not quote the length.
     """
 
-    def __init__(self, catalog: Catalog, rules: CompiledRules, indices: Any) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        rules: CompiledRules,
+        indices: Any,
+        masks: list[tuple[Any, Any]],
+        scored_by_select: frozenset[int],
+    ) -> None:
+        """`masks`: each preference's compiled `when`; `scored_by_select`: the positions of
+        those `select` evaluates (and hands over through `prime`)."""
         self._catalog = catalog
         self._rules = rules
         self._costs = rules.costs
         self.ids = catalog.ids
         self.indices = indices.__getitem__
         self._last: tuple[Any, Any] = (None, None)
-        n = len(catalog.models)
+        prefs = rules.preferences
         self._whens = tuple(
-            (p, compile_mask(p.when, n)[0], _quotes(p.message)) for p in rules.preferences
+            (p, mask[0], _quotes(p.message)) for p, mask in zip(prefs, masks, strict=True)
         )
-        # what the catalog alone fixes, and what `select` evaluates (a weight, and a mask or
-        # a score that varies): both known without evaluating for a primed decision
-        fixed = ((i, _constant(p, n)) for i, p in enumerate(rules.preferences))
+        # what the catalog alone fixes, and what `select` evaluates: both known without
+        # evaluating for a primed decision
+        fixed = ((i, _catalog_fixed(p, masks[i])) for i, p in enumerate(prefs))
         self._constant = {i: found for i, found in fixed if found is not None}
-        self._scored_by_select = frozenset(
-            i for i, p in enumerate(rules.preferences) if p.weight != 0 and i not in self._constant
-        )
+        self._scored_by_select = scored_by_select
         self._primed: tuple[Any, list[Any]] = (None, [])
         self._quoted = {c.id: _quotes(c.message, c.fix) for c in rules.constraints}
         self._memo: dict[Any, Any] = {}
@@ -552,7 +573,7 @@ class _Narrator:
         return found  # type: ignore[no-any-return]
 
     def estimate(self, traits: Traits, index: int) -> dict[str, Any] | None:
-        key = ("cost", index, self._preferences(traits).basis)
+        key = ("cost", index, self._costs.basis(traits))
         memo = self._memo
         if key in memo:
             return memo[key]  # type: ignore[no-any-return]
@@ -772,11 +793,13 @@ class _Narrator:
 
 _MEMO_ENTRIES = 8192  # texts a narrator remembers; past that it forgets them all and refills
 _KINDS = 4096  # kinds of request whose verdicts a selector remembers, likewise
-_COST_TEXTS = frozenset(("cost", "currency"))
-_GUIDE_TEXTS = frozenset(("scenario", "requirement", "row_models", "position", "matched"))
+_COST_TEXTS = frozenset(COST_PLACEHOLDERS)
+_GUIDE_TEXTS = frozenset(GUIDE_PLACEHOLDERS)
 _ELIGIBLE = Reason("eligible", "meets every constraint; no preference applies")
 _ELIGIBLE_JSON = {"rule": _ELIGIBLE.rule, "message": _ELIGIBLE.message}
 
+
+_Hits = list[tuple[Constraint, int]]  # (rule, mask of the models it rejects)
 
 # a preference in force: (it, mask of its models, score, per model?, quotes cost?, quotes guide?)
 _Applied = tuple[Preference, int, Any, bool, bool, bool]
@@ -842,9 +865,10 @@ def _kind_fields(rule: Constraint) -> frozenset[str] | None:
     return frozenset(found)
 
 
-def _constant(pref: Preference, n: int) -> tuple[int, Any] | None:
-    """(mask, score) of a preference the catalog alone decides, else None."""
-    fixed = compile_mask(pref.when, n)[1]
+def _catalog_fixed(pref: Preference, mask: tuple[Any, Any]) -> tuple[int, Any] | None:
+    """(mask, score) of a preference the catalog alone decides, given its compiled `when`;
+    else None."""
+    fixed = mask[1]
     score = pref.score or Node(CONST, 1.0, "number")
     if fixed is None or score.varies:
         return None

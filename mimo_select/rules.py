@@ -33,22 +33,23 @@ from .errors import (
     TraitsError,
     did_you_mean,
 )
-from .traits import LATENCIES, VOICES
+from .traits import LATENCIES, VOICES, _currencies
 
 __all__ = ["RuleSet", "load_rules", "with_settings"]
 
 JsonPath = tuple[str | int, ...]
 
-# placeholders every message may use: the model's lifecycle and its cost for the request
+# placeholders every message may use: the model's lifecycle and its cost for the request;
+# preferences also quote the guide row that names the model
+COST_PLACEHOLDERS = ("cost", "currency")
 MODEL_PLACEHOLDERS = (
-    "model", "successor", "deprecated_on", "retires_on", "reported", "cost", "currency",
+    "model", "successor", "deprecated_on", "retires_on", "reported", *COST_PLACEHOLDERS,
 )  # fmt: skip
 CONSTRAINT_PLACEHOLDERS = (
     *MODEL_PLACEHOLDERS, "required", "allowed", "missing", "common", "excess", "parts",
 )  # fmt: skip
-PREFERENCE_PLACEHOLDERS = (
-    *MODEL_PLACEHOLDERS, "scenario", "requirement", "position", "row_models", "matched",
-)  # fmt: skip
+GUIDE_PLACEHOLDERS = ("scenario", "requirement", "position", "row_models", "matched")
+PREFERENCE_PLACEHOLDERS = (*MODEL_PLACEHOLDERS, *GUIDE_PLACEHOLDERS)
 PATCHABLE = ("enabled", "weight", "description", "source", "message", "fix")
 
 
@@ -382,7 +383,7 @@ def _scope(
             "event": frozenset(enum_of("updates", "event")),
             "voice": frozenset(VOICES),
             "latency": frozenset(LATENCIES),
-            "currency": frozenset(enum_of("updates", "currency")),
+            "currency": _currencies(),
         },
     )
 

@@ -41,9 +41,9 @@ def _vocabulary() -> dict[str, frozenset[str]]:
 @cache
 def _currencies() -> frozenset[str]:
     """The price lists (from the updates schema): read only when a request names one."""
-    from ._schemas import enum_of
+    from .updates import currencies
 
-    return frozenset(enum_of("updates", "currency"))
+    return frozenset(currencies())
 
 
 def _names(field: str, values: Iterable[Any]) -> frozenset[str]:
