@@ -33,6 +33,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from statistics import median_high
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -178,11 +179,6 @@ def measure(port: int, bodies: list[bytes], connections: int, seconds: float) ->
     return dict(result)
 
 
-def _median(values: Any) -> float:
-    ordered = sorted(values)
-    return float(ordered[len(ordered) // 2])
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -239,11 +235,11 @@ def main() -> None:
             for _ in range(args.rounds):  # in turn, so that a slow spell hits them all alike
                 for name, reqs in runs:
                     rounds[name].append(measure(port, reqs, level, args.seconds))
-            echo_rps = _median(r["rps"] for r in rounds["echo"])
+            echo_rps = median_high(r["rps"] for r in rounds["echo"])
             for name, _ in runs:
-                rps = _median(r["rps"] for r in rounds[name])
-                p50 = _median(r["p50"] for r in rounds[name])
-                p99 = _median(r["p99"] for r in rounds[name])
+                rps = median_high(r["rps"] for r in rounds[name])
+                p50 = median_high(r["p50"] for r in rounds[name])
+                p99 = median_high(r["p99"] for r in rounds[name])
                 statuses: dict[int, int] = {}
                 for r in rounds[name]:
                     for code, n in r["statuses"].items():

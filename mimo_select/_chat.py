@@ -175,9 +175,7 @@ class Chat:
 
     def suffixes(self) -> tuple[int, int]:
         """(fewest, most) tokens the thinking suffix may add."""
-        from .tokens import _suffix_tokens
-
-        return _suffix_tokens(self.thinking)
+        return suffix_tokens(self.thinking)
 
     def media_notes(self) -> list[str]:
         """What is not known of the media, and how to settle it; each note once."""
@@ -220,6 +218,21 @@ def _between_specials(rendered: str) -> list[str]:
 _CACHE_PIECE = 256  # characters: template pieces, not content
 _CACHE_CHARS = 1 << 20  # at most about 1 MB of cached template text
 _SPLITS: dict[str, list[str]] = {}
+
+
+@cache
+def suffix_tokens(thinking: bool | None) -> tuple[int, int]:
+    """(fewest, most) tokens the thinking suffix adds (tokenized: loads the tokenizer)."""
+    from ._bpe import encoding
+
+    sizes = {
+        mode: len(encoding().encode(text, allowed_special="all")) if text else 0
+        for mode, text in spec()["chat"]["thinking_suffix"].items()
+    }
+    if thinking is None:
+        return min(sizes.values()), max(sizes.values())
+    size = sizes["enabled" if thinking else "disabled"]
+    return size, size
 
 
 @cache

@@ -126,10 +126,7 @@ class CostTable:
         found: list[Estimate | None] = []
         for model in self._ids:
             price = self._prices.get(model, {}).get(currency)
-            tier = None
-            if price is not None:
-                tier = next((t for t in price.tiers
-                             if t.input_up_to is None or inp <= t.input_up_to), None)  # fmt: skip
+            tier = None if price is None else price.band(inp)
             if price is None or tier is None:  # no price, or past its last band
                 found.append(None)
                 continue

@@ -236,9 +236,9 @@ class Selector:
         decision = self._decide(traits, model, strict)
         if usage is not None and decision._order:
             candidates, unlimited = self._reservations(decision, usage)
-            admission: Any = usage.admit(candidates)
-            if inspect.isawaitable(admission):
-                admission = await admission
+            from .usage import awaited  # the store's module, only for a store
+
+            admission = await awaited(usage.admit(candidates))
             decision._admit(admission, usage.window, unlimited)
         return decision
 

@@ -20,7 +20,6 @@ leaves the window: the request may have reached the platform. A response without
 from __future__ import annotations
 
 import asyncio
-import inspect
 import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -30,6 +29,7 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
 from .errors import NoEligibleModelError, RateLimitedError, UsageValueError
+from .usage import awaited
 
 if TYPE_CHECKING:
     from .decisions import Decision
@@ -236,7 +236,7 @@ async def asend_with_limits(
             out, wait = retry.body_for(decision)
         finally:
             if out is None and lease is not None:
-                await _maybe_await(lease.release())  # nothing is sent on it
+                await awaited(lease.release())  # nothing is sent on it
         if out is None:
             await sleep(wait or 0.0)
             continue
@@ -249,18 +249,13 @@ async def asend_with_limits(
                 raise
             response = exc
         if _is_429(response):
-            await _maybe_await(lease.throttled(_retry_after(response)))
+            await awaited(lease.throttled(_retry_after(response)))
             retry.refused(decision.model)
             continue
         billed = (usage_of or _usage_of)(response)
         if billed is not None:
-            await _maybe_await(lease.settle(billed))
+            await awaited(lease.settle(billed))
         return Sent(response, decision, tuple(retry.attempts))
-
-
-async def _maybe_await(result: Any) -> None:
-    if inspect.isawaitable(result):
-        await result
 
 
 # --- reading what an HTTP client gives back -----------------------------------------------------

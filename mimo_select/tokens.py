@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _bpe
 from ._bpe import spec, utf8_size
-from ._chat import Chat, bound_no_tokenizer, suffix_bounds
+from ._chat import Chat, bound_no_tokenizer, suffix_bounds, suffix_tokens
 from ._memo import count_segments
 from .errors import RequestError
 
@@ -278,7 +278,7 @@ def plain_count(messages: list[dict[str, Any]], thinking: bool | None) -> TokenC
     text = 0
     for n, _, _ in count_segments(keys, lambda i: keys[i][0] + keys[i][1]):
         text += n
-    low_suffix, high_suffix = _suffix_tokens(thinking)
+    low_suffix, high_suffix = suffix_tokens(thinking)
     notes = () if low_suffix == high_suffix else (
         "thinking not set: the prompt suffix depends on the model's default",
     )  # fmt: skip
@@ -298,26 +298,13 @@ _ROLE_TEXT = {"system": "system\n", "developer": "system\n", "user": "user\n",
 
 
 @cache
-def _suffix_tokens(thinking: bool | None) -> tuple[int, int]:
-    """(fewest, most) tokens the thinking suffix adds."""
-    sizes = {
-        mode: len(_bpe.encoding().encode(text, allowed_special="all")) if text else 0
-        for mode, text in spec()["chat"]["thinking_suffix"].items()
-    }
-    if thinking is None:
-        return min(sizes.values()), max(sizes.values())
-    size = sizes["enabled" if thinking else "disabled"]
-    return size, size
-
-
-@cache
 def _default_system_bytes() -> int:
     return len(spec()["chat"]["default_system"]) + len("system\n")
 
 
 # the turns the quick bound handles, and the bytes each adds besides its content: the role as
 # rendered (developer turns render as system) and its newline
-_QUICK_ROLES = {"system": 7, "developer": 7, "user": 5, "assistant": 10}
+_QUICK_ROLES = {role: len(text) for role, text in _ROLE_TEXT.items()}
 _ROLE, _CONTENT = itemgetter("role"), itemgetter("content")
 
 
@@ -395,7 +382,6 @@ def tool_chat_bound(messages: Any, tools: Any, thinking: bool | None) -> TokenCo
     (the full renderer then bounds it). Looser than the renderer's bound, never tighter."""
     if type(messages) is not list or not messages:
         return None
-    chat = spec()["chat"]
     size = 0
     specials = 1  # the generation prompt's <|im_start|>
     if tools:
@@ -405,7 +391,7 @@ def tool_chat_bound(messages: Any, tools: Any, thinking: bool | None) -> TokenCo
         size += tool_bytes + _tools_frame()
     first = messages[0]
     if type(first) is not dict or first.get("role") not in ("system", "developer"):
-        size += len(chat["default_system"]) + 7
+        size += _default_system_bytes()
         specials += 2
     previous = None
     for m in messages:

@@ -128,12 +128,17 @@ class Price:
     def tiered(self) -> bool:
         return len(self.tiers) > 1
 
-    def tier_for(self, input_tokens: int) -> PriceTier:
+    def band(self, input_tokens: int) -> PriceTier | None:
         """The band a request with `input_tokens` input tokens (cached ones included) is
-        billed in; raises `TraitsError` past the last band."""
-        for tier in self.tiers:
-            if tier.input_up_to is None or input_tokens <= tier.input_up_to:
-                return tier
+        billed in; None past the last band."""
+        return next((t for t in self.tiers
+                     if t.input_up_to is None or input_tokens <= t.input_up_to), None)  # fmt: skip
+
+    def tier_for(self, input_tokens: int) -> PriceTier:
+        """`band`, or `TraitsError` past the last band."""
+        tier = self.band(input_tokens)
+        if tier is not None:
+            return tier
         last = self.tiers[-1]
         raise TraitsError(
             f"{input_tokens:,} input tokens is past the last price band of {self.model}"
@@ -459,10 +464,6 @@ def _parse_day(value: object, where: str) -> dt.date:
 # --- files -----------------------------------------------------------------------------------
 
 
-def _schema() -> dict[str, Any]:
-    return schema("updates")
-
-
 def currencies() -> tuple[str, ...]:
     """The currencies prices are given in (from the updates schema)."""
     return enum_of("updates", "currency")
@@ -470,7 +471,7 @@ def currencies() -> tuple[str, ...]:
 
 @cache
 def _actions() -> tuple[str, ...]:
-    props = _schema()["$defs"]["change"]["properties"]
+    props = schema("updates")["$defs"]["change"]["properties"]
     return tuple(k for k in props if k not in ("official", "reported_by", "note"))
 
 
@@ -486,9 +487,9 @@ def _validator() -> Draft202012Validator:
 
     def target(ref: str) -> Any:  # "#/$defs/NAME" or "catalog.schema.json#/$defs/NAME"
         document, _, name = ref.partition("#/$defs/")
-        return catalog_defs[name] if document else _schema()["$defs"][name]
+        return catalog_defs[name] if document else schema("updates")["$defs"][name]
 
-    flat = inline_refs(_schema(), target)
+    flat = inline_refs(schema("updates"), target)
     flat.pop("$defs")
     return Draft202012Validator(flat, format_checker=Draft202012Validator.FORMAT_CHECKER)
 

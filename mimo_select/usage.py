@@ -33,6 +33,7 @@ token sum is recounted, lost entries are not).
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 import os
@@ -73,6 +74,7 @@ __all__ = [
     "Refusal",
     "UsageStoreWarning",
     "UsageValueError",
+    "awaited",
     "usage_report",
     "usage_tokens",
 ]
@@ -172,6 +174,12 @@ class ModelUsage:
             "tokens": self.tokens, "tpm": self.tpm, "cooling_for": seconds(self.cooling_for),
             "frees_in": seconds(self.frees_in), "empty_in": seconds(self.empty_in),
         }  # fmt: skip
+
+
+async def awaited(result: Any) -> Any:
+    """`result`, awaited where it is awaitable: what a sync or an async store or lease
+    answers, for code that serves both."""
+    return await result if inspect.isawaitable(result) else result
 
 
 def usage_report(store: Any, rows: Sequence[ModelUsage], catalog: Catalog) -> dict[str, Any]:
@@ -416,7 +424,7 @@ class _Limits:
 
     def known(self) -> list[str]:
         """The models whose limits are all known, in catalog order."""
-        return [m for m, lim in self._table.items() if None not in lim.values()]
+        return list(self._known)
 
     def get(self, model: str) -> tuple[int, int]:
         lim = self._table.get(model)
@@ -847,17 +855,18 @@ class _RedisBase:
         for name, value in (("timeout", timeout), ("retry_interval", retry_interval)):
             if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
                 raise UsageValueError(f"{name} must be seconds > 0, not {value!r}")
-        self.window = _check_window(window)
-        self.account = account
-        self.on_error = on_error
-        self._limits = _Limits(limits, catalog)
-        self._backoff = _check_backoff(backoff, self.window)
-        self._jitter = jitter
+        # the fallback count checks the window, the limits and the backoff: they are its
         self._local = MemoryUsage(
             limits=limits, window=window, catalog=catalog, account=account, backoff=backoff,
             jitter=jitter,
         )  # fmt: skip
         self._local.source = "local"
+        self.window = self._local.window
+        self.account = account
+        self.on_error = on_error
+        self._limits = self._local._limits
+        self._backoff = self._local._backoff
+        self._jitter = jitter
         self._circuit = _Circuit(float(retry_interval))
         self._prefix = f"{prefix}:{{{account}}}:"
         self._key_cache: dict[str, tuple[str, str]] = {}
@@ -948,6 +957,62 @@ class _RedisBase:
         for model, age, tokens, lease_id in entries:
             args.extend((index[model], round(age * _US), tokens, lease_id))
         return self._keys(models), args
+
+    def _attach(
+        self,
+        client: Any,
+        url: str | None,
+        *,
+        timeout: float,
+        redis_error: type[Exception],
+        from_url: Callable[..., Any],
+        retry: Any,
+    ) -> None:
+        """Use `client`, or build one from `url` that never retries a command (a retried
+        admit could count twice) and gives up after `timeout` seconds."""
+        self._errors: tuple[type[Exception], ...] = (redis_error, _BadReplyError)
+        self._owned = client is None
+        if client is None:
+            assert url is not None
+            try:
+                client = from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
+                                  retry=retry)  # fmt: skip
+            except ValueError as exc:
+                raise UsageValueError(f"bad Redis url {self._where!r}: {exc}") from None
+        self._client = client
+        self._script = client.register_script(SCRIPT)
+
+    def _admitted(
+        self, reply: Any, specs: Sequence[_Spec], lease_id: str, lease_type: type[LeaseT]
+    ) -> Admission[LeaseT]:
+        """An admit's answer from Redis's reply, or from the local count while Redis is away."""
+        d = self._decision(reply, specs)
+        source = "redis"
+        if d is None:
+            d, source = self._local._decide(specs, lease_id), "local"
+        lease = None
+        if d.index is not None:
+            spec = specs[d.index]
+            store: Any = self  # the subclass: its settle, release and throttled
+            lease = lease_type(
+                store, id=lease_id, model=spec.model, account=self.account, tokens=spec.tokens,
+                admitted_at=d.now, source=source,
+            )  # fmt: skip
+        return _admission(d, specs, lease)
+
+    def _usage_names(self, models: Iterable[str] | None) -> list[str]:
+        names = list(models) if models is not None else self._limits.known()
+        for m in names:
+            self._limits.get(m)  # raises for a model the store does not know
+        return names
+
+    def _usage_from(self, reply: Any, names: list[str]) -> tuple[ModelUsage, ...]:
+        if reply is not _FAILED:
+            try:
+                return self._parse_usage(reply, names)
+            except _BadReplyError as exc:
+                self._failed(exc)
+        return self._local.usage(names)
 
     def _decision(self, reply: Any, specs: Sequence[_Spec]) -> _Decision | None:
         """The admit reply read, or None when the local count must decide."""
@@ -1046,19 +1111,8 @@ class RedisUsage(_RedisBase):
             raise UsageStoreError(
                 "RedisUsage needs the redis package: pip install 'mimo-select[redis]'"
             ) from None
-        self._errors: tuple[type[Exception], ...] = (redis.RedisError, _BadReplyError)
-        self._owned = client is None
-        if client is None:
-            assert url is not None
-            try:
-                client = redis.Redis.from_url(
-                    url, socket_timeout=timeout, socket_connect_timeout=timeout,
-                    retry=Retry(NoBackoff(), 0),
-                )  # fmt: skip
-            except ValueError as exc:
-                raise UsageValueError(f"bad Redis url {self._where!r}: {exc}") from None
-        self._client = client
-        self._script = client.register_script(SCRIPT)
+        self._attach(client, url, timeout=timeout, redis_error=redis.RedisError,
+                     from_url=redis.Redis.from_url, retry=Retry(NoBackoff(), 0))  # fmt: skip
 
     def admit(self, candidates: Sequence[tuple[str, int]]) -> Admission[Lease]:
         """As `MemoryUsage.admit`, for every replica of the account at once."""
@@ -1066,31 +1120,13 @@ class RedisUsage(_RedisBase):
         if not specs:
             return Admission(None, None, (), None)
         lease_id = _new_id()
-        d = self._decision(self._call(*self._admit_call(specs, lease_id)), specs)
-        source = "redis"
-        if d is None:
-            d, source = self._local._decide(specs, lease_id), "local"
-        lease = None
-        if d.index is not None:
-            spec = specs[d.index]
-            lease = Lease(
-                self, id=lease_id, model=spec.model, account=self.account, tokens=spec.tokens,
-                admitted_at=d.now, source=source,
-            )  # fmt: skip
-        return _admission(d, specs, lease)
+        reply = self._call(*self._admit_call(specs, lease_id))
+        return self._admitted(reply, specs, lease_id, Lease)
 
     def usage(self, models: Iterable[str] | None = None) -> tuple[ModelUsage, ...]:
         """Each model's window now; from the local count (source "local") while Redis is away."""
-        names = list(models) if models is not None else self._limits.known()
-        for m in names:
-            self._limits.get(m)
-        reply = self._call(*self._usage_call(names))
-        if reply is not _FAILED:
-            try:
-                return self._parse_usage(reply, names)
-            except _BadReplyError as exc:
-                self._failed(exc)
-        return self._local.usage(names)
+        names = self._usage_names(models)
+        return self._usage_from(self._call(*self._usage_call(names)), names)
 
     def lease(self, lease_id: str, model: str, tokens: int) -> Lease:
         """The lease `lease_id` (admitted for `model` with `tokens` reserved), to end it from
@@ -1183,19 +1219,10 @@ class AsyncRedisUsage(_RedisBase):
             raise UsageStoreError(
                 "AsyncRedisUsage needs the redis package: pip install 'mimo-select[redis]'"
             ) from None
-        self._errors: tuple[type[Exception], ...] = (redis.RedisError, _BadReplyError)
-        self._owned = client is None
-        if client is None:
-            assert url is not None
-            try:
-                client = redis.asyncio.Redis.from_url(
-                    url, socket_timeout=timeout, socket_connect_timeout=timeout,
-                    retry=Retry(NoBackoff(), 0),
-                )  # fmt: skip
-            except ValueError as exc:
-                raise UsageValueError(f"bad Redis url {self._where!r}: {exc}") from None
-        self._client = client
-        self._script = client.register_script(SCRIPT)
+        self._attach(
+            client, url, timeout=timeout, redis_error=redis.RedisError,
+            from_url=redis.asyncio.Redis.from_url, retry=Retry(NoBackoff(), 0),
+        )  # fmt: skip
 
     async def admit(self, candidates: Sequence[tuple[str, int]]) -> Admission[AsyncLease]:
         """As `RedisUsage.admit`."""
@@ -1203,31 +1230,13 @@ class AsyncRedisUsage(_RedisBase):
         if not specs:
             return Admission(None, None, (), None)
         lease_id = _new_id()
-        d = self._decision(await self._call(*self._admit_call(specs, lease_id)), specs)
-        source = "redis"
-        if d is None:
-            d, source = self._local._decide(specs, lease_id), "local"
-        lease = None
-        if d.index is not None:
-            spec = specs[d.index]
-            lease = AsyncLease(
-                self, id=lease_id, model=spec.model, account=self.account, tokens=spec.tokens,
-                admitted_at=d.now, source=source,
-            )  # fmt: skip
-        return _admission(d, specs, lease)
+        reply = await self._call(*self._admit_call(specs, lease_id))
+        return self._admitted(reply, specs, lease_id, AsyncLease)
 
     async def usage(self, models: Iterable[str] | None = None) -> tuple[ModelUsage, ...]:
         """As `RedisUsage.usage`."""
-        names = list(models) if models is not None else self._limits.known()
-        for m in names:
-            self._limits.get(m)
-        reply = await self._call(*self._usage_call(names))
-        if reply is not _FAILED:
-            try:
-                return self._parse_usage(reply, names)
-            except _BadReplyError as exc:
-                self._failed(exc)
-        return self._local.usage(names)
+        names = self._usage_names(models)
+        return self._usage_from(await self._call(*self._usage_call(names)), names)
 
     def lease(self, lease_id: str, model: str, tokens: int) -> AsyncLease:
         """See `RedisUsage.lease`."""

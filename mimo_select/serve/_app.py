@@ -14,7 +14,6 @@ import contextlib
 import gc
 import hashlib
 import hmac
-import json
 import logging
 import math
 from collections import OrderedDict
@@ -24,7 +23,6 @@ from importlib.resources import files
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
-import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -33,7 +31,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from mimo_select.decisions import Decision
-from mimo_select.errors import MimoSelectError, NoEligibleModelError, TraitsError, UsageValueError
+from mimo_select.errors import MimoSelectError, NoEligibleModelError, UsageValueError
 from mimo_select.updates import resolve_as_of
 from mimo_select.usage import AsyncRedisUsage, MemoryUsage, usage_report, usage_tokens
 
@@ -41,7 +39,7 @@ from . import DEFAULT_MAX_BODY, DEFAULT_TIMEOUT
 from ._body import flag, media_type, names, read_body, read_json
 from ._leases import LeaseBook, end
 from ._openapi import build_openapi
-from ._problems import MEDIA_TYPE, ProblemError, from_library, problem_body
+from ._problems import MEDIA_TYPE, ProblemError, dumps, from_library, problem_body
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Receive, Scope, Send
@@ -82,21 +80,6 @@ _LEASE_OPS = ("settle", "release", "throttled")
 _LEASE_FIELD = frozenset(("lease",))
 
 
-def _dumps(value: Any) -> bytes:
-    """Compact JSON in UTF-8, by orjson (a decision in a tenth of json's time). What orjson
-    refuses goes through json: a lone surrogate (from a JSON escape) is escaped, never lost,
-    and an integer past 64 bits is written whole."""
-    try:
-        return orjson.dumps(value)
-    except orjson.JSONEncodeError:
-        pass
-    text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    try:
-        return text.encode("utf-8")
-    except UnicodeEncodeError:
-        return json.dumps(value, allow_nan=False, separators=(",", ":")).encode("ascii")
-
-
 def _query(request: Request) -> dict[str, str]:
     """The query's parameters as a plain dict (the last of a repeated name wins)."""
     raw = request.scope["query_string"]
@@ -114,8 +97,8 @@ class _Day:
     def __init__(self, selector: Selector) -> None:
         catalog = selector.catalog
         self.selector = selector
-        self.models = _dumps([m.summary() for m in catalog])
-        self.model = {m.id: _dumps(catalog.describe(m.id)) for m in catalog}
+        self.models = dumps([m.summary() for m in catalog])
+        self.model = {m.id: dumps(catalog.describe(m.id)) for m in catalog}
 
 
 _DAYS = 16  # catalog days other than the server's own kept built at once
@@ -148,7 +131,7 @@ class _Service:
         self._key = hashlib.sha256(api_key.encode()).digest() if api_key else None
         live = None if usage is None else usage.source
         self.live = live
-        self._openapi = _dumps(
+        self._openapi = dumps(
             build_openapi(
                 selector,
                 version=__version__,
@@ -280,7 +263,7 @@ class _Service:
                 out = await asyncio.to_thread(self.decision_json, decision, exact, fields)
             else:
                 out = self.decision_json(decision, exact, fields)
-            return _json(_dumps(out))
+            return _json(dumps(out))
         try:
             applied = decision.apply(data, fallback=fallback)
         except MimoSelectError as exc:
@@ -295,7 +278,7 @@ class _Service:
             headers["x-mimo-select-lease"] = self.book.hold(decision.lease)
         if decision.requested is not None and applied["model"] != decision.requested:
             headers["x-mimo-select-switched-from"] = decision.requested
-        return _json(_dumps(applied), headers=headers)
+        return _json(dumps(applied), headers=headers)
 
     def _refused(self, exc: NoEligibleModelError, decision: Decision, exact: bool) -> ProblemError:
         """Why `apply` gives no body, said for HTTP as the CLI says it for flags: 429 when
@@ -333,7 +316,7 @@ class _Service:
         data, _ = await self.body(request)
         traits = _traits(data, "")
         decision = (await self.day(query)).selector.select(traits, strict=strict)
-        return _json(_dumps(decision.shared_json(exact_count=exact, fields=fields)))
+        return _json(dumps(decision.shared_json(exact_count=exact, fields=fields)))
 
     async def explain(self, request: Request) -> Response:
         query = _query(request)
@@ -367,7 +350,7 @@ class _Service:
                 problem.where, problem.pointer = "model", "/model"
                 raise problem from None
             raise from_library(exc, base="/traits") from None
-        return _json(_dumps(explanation.to_json()))
+        return _json(dumps(explanation.to_json()))
 
     async def tokens(self, request: Request) -> Response:
         query = _query(request)
@@ -377,7 +360,7 @@ class _Service:
 
         def count() -> bytes:
             read = selector.read(data, api=api, model=model)
-            return _dumps({"api": read.api, **read.count().to_json()})
+            return dumps({"api": read.api, **read.count().to_json()})
 
         if size > OFFLOAD_BYTES:
             return _json(await asyncio.to_thread(count))
@@ -406,7 +389,7 @@ class _Service:
     async def lease(self, request: Request) -> Response:
         op = request.path_params["op"]
         if self.book is None or op not in _LEASE_OPS:
-            raise self._no_live(request)
+            raise self._no_live()
         handle = request.path_params["lease_id"]
         lease = self.book.find(handle)
         value: Any = None
@@ -438,21 +421,21 @@ class _Service:
         if op == "settle" and before == "open" and lease.state == "settled":
             tokens = usage_tokens(value)
         out = {"lease": handle, "model": lease.model, "state": lease.state, "tokens": tokens}
-        return _json(_dumps(out))
+        return _json(dumps(out))
 
     async def usage_view(self, request: Request) -> Response:
         store = self.usage
         if store is None:
-            raise self._no_live(request)
+            raise self._no_live()
         active = flag(_query(request), "active")
         rows: Any = store.usage()
         if not isinstance(rows, tuple):
             rows = await rows
         if active:
             rows = tuple(u for u in rows if u.active)
-        return _json(_dumps(usage_report(store, rows, self.selector.catalog)))
+        return _json(dumps(usage_report(store, rows, self.selector.catalog)))
 
-    def _no_live(self, request: Request) -> ProblemError:
+    def _no_live(self) -> ProblemError:
         return ProblemError(
             "live-limits-off",
             "this server tracks no live rate limits: start it with --redis URL (or "
@@ -478,14 +461,14 @@ class _Service:
                     "(on_error='open') until it does",
                 )
         out = {"status": "ready", "models": len(self.selector.catalog), "usage": self.live}
-        return _json(_dumps(out))
+        return _json(dumps(out))
 
     async def openapi_json(self, request: Request) -> Response:
         return _json(self._openapi)
 
     async def echo(self, request: Request) -> Response:
         data, _ = await self.body(request)
-        return _json(_dumps(data))
+        return _json(dumps(data))
 
     async def page_file(self, request: Request) -> Response:
         body, kind, etag = self._page[request.url.path]
@@ -500,9 +483,7 @@ def _traits(data: Any, base: str) -> Any:
 
     try:
         return Traits.from_json(data)
-    except TraitsError as exc:
-        raise from_library(exc, base=base) from None
-    except MimoSelectError as exc:  # an unknown model in allow or deny
+    except MimoSelectError as exc:  # a bad trait, or an unknown model in allow or deny
         raise from_library(exc, base=base) from None
 
 

@@ -19,7 +19,7 @@ import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
-from mimo_select.usage import AsyncLease, AsyncRedisUsage, Lease, MemoryUsage
+from mimo_select.usage import AsyncLease, AsyncRedisUsage, Lease, MemoryUsage, awaited
 
 from ._problems import ProblemError
 
@@ -93,5 +93,4 @@ async def end(lease: Lease | AsyncLease, op: str, value: Any) -> None:
         result = lease.release()
     else:
         result = lease.throttled(value)
-    if result is not None:
-        await result
+    await awaited(result)

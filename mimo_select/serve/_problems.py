@@ -12,13 +12,14 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 from mimo_select.errors import (
     MimoSelectError,
     NoEligibleModelError,
     NotARequestError,
     RateLimitedError,
     RequestError,
-    TokenizerError,
     TraitsError,
     UnknownModelError,
     UsageStoreError,
@@ -93,7 +94,18 @@ def problem_body(problem: ProblemError, instance: str | None = None) -> bytes:
     if problem.pointer is not None:
         out["pointer"] = problem.pointer
     out.update(problem.extra)
-    text = json.dumps(out, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return dumps(out)
+
+
+def dumps(value: Any) -> bytes:
+    """Compact JSON in UTF-8, by orjson (a decision in a tenth of json's time). What orjson
+    refuses goes through json: a lone surrogate (from a JSON escape) is written as its
+    escape, never lost, and an integer past 64 bits is written whole."""
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        pass
+    text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     return text.encode("utf-8", "backslashreplace")
 
 
@@ -119,8 +131,6 @@ def from_library(exc: MimoSelectError, *, base: str = "") -> ProblemError:
         kind = "rate-limited"
     elif isinstance(exc, UsageStoreError):
         kind = "usage-store-unavailable"
-    elif isinstance(exc, TokenizerError):
-        kind = "internal"
     else:  # a data error cannot happen per request: the selector was built at start
         kind = "internal"
     return ProblemError(kind, exc.message, where=where, pointer=pointer,
