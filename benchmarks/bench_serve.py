@@ -1,6 +1,7 @@
 """`mimo-select serve` under load: `/v1/route` next to a bare JSON echo on the same server.
 
-    .venv/bin/python benchmarks/bench_serve.py [--seconds 5] [--rounds 3] [--workers 1] [--distinct]
+    .venv/bin/python benchmarks/bench_serve.py [--seconds 5] [--rounds 3] [--workers 1]
+        [--distinct | --unique]
 
 Starts the real server (`python -m mimo_select.serve --echo`, the same code and settings as
 `mimo-select serve`: host check, body limit, problem details) on a free 127.0.0.1 port, then
@@ -14,7 +15,10 @@ target is 70 % or more). The endpoints take turns for `--rounds` rounds and the 
 reported, so that a slow spell of a shared machine falls on all of them alike.
 
 `--distinct` sends a different body every request (20,000 of them, each cut and numbered
-differently, all within 10 % of 2 KB): the case where no request is ever seen twice.
+differently, all within 10 % of 2 KB): no body is seen twice, though bodies of one length
+read alike (their counts are bounded by their length), as real traffic of one size does.
+`--unique` also gives each body its own `max_tokens`, so that no two requests read alike and
+no decision is ever remembered: the worst case.
 The client is a minimal asyncio protocol, so that it is not what limits the numbers; on a
 2-core machine client and server share the cores, and both endpoints are measured alike.
 """
@@ -40,9 +44,10 @@ ROOT = Path(__file__).resolve().parent.parent
 TEXT = ("Summarise the quarterly report and list the three largest risks. " * 30)[:2000]
 
 
-def body(n: int = 0) -> dict[str, Any]:
+def body(n: int = 0, *, unique: bool = False) -> dict[str, Any]:
     """The 2 KB chat; the n-th distinct one (n > 0) is cut shorter by n % 200 characters and
-    numbered, so that no two are alike and all stay within 10 % of 2 KB."""
+    numbered, so that no two are alike and all stay within 10 % of 2 KB; `unique` gives it
+    its own output budget too."""
     text = TEXT if n == 0 else f"{TEXT[: len(TEXT) - n % 200]} (request {n})"
     return {
         "model": "auto",
@@ -50,7 +55,7 @@ def body(n: int = 0) -> dict[str, Any]:
             {"role": "system", "content": "You are a careful analyst."},
             {"role": "user", "content": text},
         ],
-        "max_tokens": 1024,
+        "max_tokens": 1024 + n if unique else 1024,
     }
 
 
@@ -211,11 +216,19 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--levels", default="1,16,128")
     parser.add_argument("--distinct", action="store_true", help="a new body every request")
+    parser.add_argument("--unique", action="store_true", help="and a new budget: none alike")
     parser.add_argument("--rounds", type=int, default=3, help="runs per endpoint, in turn")
     args = parser.parse_args()
     port = free_port()
-    count = 20_000 if args.distinct else 1
-    payloads = [json.dumps(body(i)).encode() for i in range(count)]
+    count = 20_000 if args.distinct or args.unique else 1
+    payloads = [json.dumps(body(i, unique=args.unique)).encode() for i in range(count)]
+    kind = (
+        "unique requests"
+        if args.unique
+        else "distinct bodies"
+        if args.distinct
+        else "the same body"
+    )
     route = [request_bytes("/v1/route", p, port) for p in payloads]
     applied = [request_bytes("/v1/route?apply=true", p, port) for p in payloads]
     lean = [request_bytes("/v1/route?fields=model,fallbacks", p, port) for p in payloads]
@@ -224,7 +237,7 @@ def main() -> None:
     server = start_server(port, args.workers)
     try:
         print(f"mimo-select serve: {args.workers} worker(s), {os.cpu_count()} cores; body "
-              f"{size:,} bytes ({'distinct bodies' if args.distinct else 'the same body'}); "
+              f"{size:,} bytes ({kind}); "
               f"{args.rounds} rounds of {args.seconds:g} s per endpoint, medians")  # fmt: skip
         measure(port, echo[:1] + route[:1], 4, 1.0)  # warm up: tokenizer, caches, JIT-free paths
         print(f"{'conns':>5}  {'endpoint':<10} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}  "

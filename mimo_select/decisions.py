@@ -7,7 +7,7 @@ Values are immutable; a decision computes each lazy part once.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
@@ -131,9 +131,11 @@ class Narrator(Protocol):
         self, rule: Constraint, traits: Traits, index: int, certain: bool
     ) -> Violation: ...
 
-    def violations_json(
-        self, rule: Constraint, traits: Traits, mask: int, certain: bool
-    ) -> list[tuple[int, dict[str, Any]]]: ...
+    def rejections_json(
+        self,
+        sides: Iterable[tuple[list[tuple[Constraint, int]], Traits, bool]],
+        refused: Mapping[str, Violation],
+    ) -> list[dict[str, Any]]: ...
 
     def notices(self, models: Iterable[str | None]) -> list[dict[str, Any]]: ...
 
@@ -158,7 +160,9 @@ class Decision:
         scored: Traits | None = None,
         requested: str | None = None,
         plan: LoadPlan | None = None,
+        kept: dict[str, Any] | None = None,
     ) -> None:
+        """`kept`: where JSON pieces that equal traits share are kept once built."""
         ids = narrator.ids
         self.plan = plan
         self.requested = requested
@@ -178,6 +182,7 @@ class Decision:
         self._maybe = maybe or []  # (rule, mask) it may reject, at the count's upper bound
         self._cautions = cautions or []  # the same for eligible models (not strict)
         self._scored = scored or traits  # the traits the scores were computed for
+        self._kept = {} if kept is None else kept
         self.lease: Lease | AsyncLease | None = None
         self.retry_after: float | None = None
         self.refusals: tuple[Refusal, ...] = ()  # the full models the usage store passed over
@@ -355,15 +360,15 @@ class Decision:
         if "ranked" in want:
             out["ranked"] = n.ranked_json(self._scored, self._order, self._scores)
         if "rejected" in want:
-            sides = [(self._hits, self.traits, True)]
-            if self._maybe:
-                sides.append((self._maybe, self._high, False))
-            out["rejected"] = self._rejections_json(sides, self._refused)
+            if self._refused:  # the live limits' refusals are this decision's own
+                out["rejected"] = self._rejected_json()
+            else:
+                out["rejected"] = self._shared("rejected", self._rejected_json)
         if "traits" in want:
-            out["traits"] = self.traits.to_json()
+            out["traits"] = self._shared("traits", self.traits.to_json)
         count = self.traits.tokens
         if count is not None and "tokens" in want:
-            out["tokens"] = count.to_json()
+            out["tokens"] = self._shared("tokens", count.to_json)
             if exact_count and count.refine is not None:
                 out["tokens"] = {**count.refine().to_json(),
                                  "decided_on": [count.lower_bound, count.upper_bound]}  # fmt: skip
@@ -374,7 +379,7 @@ class Decision:
             if notices:
                 out["notices"] = notices
         if self._cautions and "cautions" in want:
-            out["cautions"] = self._rejections_json([(self._cautions, self._high, False)], {})
+            out["cautions"] = n.rejections_json([(self._cautions, self._high, False)], {})
         if self.plan is not None and "plan" in want:
             out["plan"] = self.plan.to_json()
         if self.lease is not None and "lease" in want:
@@ -389,22 +394,19 @@ class Decision:
             ]
         return out
 
-    def _rejections_json(
-        self,
-        sides: Iterable[tuple[list[tuple[Constraint, int]], Traits, bool]],
-        refused: Mapping[str, Violation],
-    ) -> list[dict[str, Any]]:
-        """`rejected` (or `cautions`) as JSON, in catalog order: the same violations as the
-        `rejected` property, from the narrator's remembered pieces."""
-        n = self._narrator
-        per_model: dict[int, list[dict[str, Any]]] = {}
-        for hits, traits, certain in sides:
-            for rule, mask in hits:
-                for i, found in n.violations_json(rule, traits, mask, certain):
-                    per_model.setdefault(i, []).append(found)
-        for model, violation in refused.items():
-            per_model.setdefault(n.ids.index(model), []).append(violation.to_json())
-        return [{"model": n.ids[i], "violations": per_model[i]} for i in sorted(per_model)]
+    def _shared(self, name: str, make: Callable[[], Any]) -> Any:
+        """A JSON piece that every decision of equal traits shares, made once."""
+        kept = self._kept
+        found = kept.get(name)
+        if found is None:
+            found = kept[name] = make()
+        return found
+
+    def _rejected_json(self) -> list[dict[str, Any]]:
+        sides = [(self._hits, self.traits, True)]
+        if self._maybe:
+            sides.append((self._maybe, self._high, False))
+        return self._narrator.rejections_json(sides, self._refused)
 
 
 @dataclass(frozen=True)

@@ -75,6 +75,7 @@ class Selector:
         self._kind_of: Any = attrgetter(*read) if read else (lambda traits: None)
         self._rule_order = {rule.id: i for i, rule in enumerate(rules.constraints)}
         self._kind_hits: dict[Any, list[tuple[Constraint, int]]] = {}
+        self._decided: dict[Any, _Decided] = {}  # by traits every rule reads alike
         base = [0.0] * self._n
         scorers = []
         dynamic: list[Preference] = []
@@ -265,26 +266,42 @@ class Selector:
             self._index(model)
         if traits.scenario is not None:
             traits = self.rules.guide.with_implied(traits)
+        try:
+            key: Any = (strict, *traits._decision_key())
+            known = self._decided.get(key)
+        except TypeError:  # a trait value that cannot be a key: decide every time
+            key = known = None
+        if known is not None:
+            return known.decision(self._narrator, traits, model)
         hits = self._all_hits(traits)
         if traits.input_tokens_max is not None and not self._between_thresholds(traits):
             high = traits.at_input(traits.input_tokens_max)  # rules read input_tokens
             high_hits = self._hits(high, self._token_checks)
             if not self._settled(traits, hits, high, high_hits):
                 return self._select_interval(
-                    traits, model, strict, low_hits=hits, high=high, high_only=high_hits
+                    traits, model, strict, key, low_hits=hits, high=high, high_only=high_hits
                 )
         rejected = 0
         for _, mask in hits:
             rejected |= mask
         seen: list[Any] = []
         scores = self._scores(traits, self._scorers, self._base_scores, seen)
-        self._narrator.prime(traits, seen)
         order = list(self._bits[self._full & ~rejected])
         order.sort(key=lambda i: -scores[i])  # stable: ties keep catalog order
         plan = None if order else self._plan(traits, hits, scores)
-        return Decision(
-            self._narrator, traits, order, scores, hits=hits, requested=model, plan=plan
-        )
+        kept = _Decided(order, scores, hits, traits, seen, plan=plan)
+        self._remember(key, kept)
+        return kept.decision(self._narrator, traits, model, traits)
+
+    def _remember(self, key: Any, decided: _Decided) -> None:
+        """Remember what was decided for traits that every rule reads alike (a decision that
+        counted exactly is remembered under the exact count instead)."""
+        if key is None:
+            return
+        memo = self._decided
+        if len(memo) >= _KINDS:
+            memo.clear()
+        memo[key] = decided
 
     def _plan(
         self, traits: Traits, hits: list[tuple[Constraint, int]], scores: list[float]
@@ -402,6 +419,7 @@ class Selector:
         traits: Traits,
         model: str | None,
         strict: bool,
+        key: Any,
         *,
         low_hits: _Hits,
         high: Traits,
@@ -409,7 +427,7 @@ class Selector:
     ) -> Decision:
         """Hard rules over the input count are evaluated at both ends of its interval
         (`low_hits` at `traits`, `high_only` the token rules' at `high`), the others once;
-        preferences are scored at the count's estimate."""
+        preferences are scored at the count's estimate. `key`: what it is remembered by."""
         assert traits.input_tokens is not None
         assert traits.input_tokens_max is not None
         low = traits
@@ -436,17 +454,16 @@ class Selector:
             min(max(estimate, traits.input_tokens), traits.input_tokens_max), estimate=True
         )
         scores = self._scores(guess, self._token_scorers, fixed, seen)
-        self._narrator.prime(guess, seen)
         if strict:  # fail closed: what may break a limit is rejected
             eligible &= ~maybe
         order = list(self._bits[eligible])
         order.sort(key=lambda i: -scores[i])
         cautions = [] if strict else [(r, m & eligible) for r, m in extra if m & eligible]
-        return Decision(
-            self._narrator, traits, order, scores, hits=low_hits,
-            maybe=extra if strict else None, cautions=cautions, scored=guess, requested=model,
-            plan=None if order else self._plan(traits, low_hits, scores),
-        )  # fmt: skip
+        plan = None if order else self._plan(traits, low_hits, scores)
+        kept = _Decided(order, scores, low_hits, guess, seen, plan=plan,
+                        maybe=extra if strict else None, cautions=cautions)  # fmt: skip
+        self._remember(key, kept)
+        return kept.decision(self._narrator, traits, model, guess)
 
     def fits(self, model_id: str, traits: Traits, *, strict: bool = False) -> bool:
         """Whether `model_id` breaks no hard rule for `traits` (with an uncertain count: none
@@ -550,10 +567,12 @@ class _Narrator:
         )
         # what the catalog alone fixes, and what `select` evaluates: both known without
         # evaluating for a primed decision
-        fixed = ((i, _catalog_fixed(p, masks[i])) for i, p in enumerate(prefs))
-        self._constant = {i: found for i, found in fixed if found is not None}
-        self._scored_by_select = scored_by_select
-        self._primed: tuple[Any, list[Any]] = (None, [])
+        fixed = {i: _catalog_fixed(p, masks[i]) for i, p in enumerate(prefs)}
+        # (position, mask, score) of those the catalog alone fixes and that apply
+        self._fixed_entries = tuple((i, *f) for i, f in fixed.items() if f is not None and f[0])
+        self._varying = tuple(i for i, f in fixed.items() if f is None)
+        self._unscored = tuple(i for i in self._varying if i not in scored_by_select)
+        self._primed: tuple[Any, list[Any], dict[str, Any]] = (None, [], {})
         self._quoted = {c.id: _quotes(c.message, c.fix) for c in rules.constraints}
         self._memo: dict[Any, Any] = {}
 
@@ -580,10 +599,11 @@ class _Narrator:
         found = self._costs.estimates(traits)[index]
         return self._remember(key, None if found is None else found.to_json())  # type: ignore[no-any-return]
 
-    def prime(self, traits: Traits, seen: list[Any]) -> None:
+    def prime(self, traits: Traits, seen: list[Any], kept: dict[str, Any]) -> None:
         """What `select` evaluated for these traits: the plan of their reasons, if read,
-        starts from it (one slot, the last decision's; replaced whole)."""
-        self._primed = (traits, seen)
+        starts from it, and is kept in `kept` for every decision of equal traits (one slot,
+        the last decision's; replaced whole)."""
+        self._primed = (traits, seen, kept)
 
     def _preferences(self, traits: Traits) -> _Plan:
         """The preferences that apply to a decision's traits (each with the mask of its
@@ -593,26 +613,36 @@ class _Narrator:
         last = self._last
         if last[0] is traits:
             return last[1]  # type: ignore[no-any-return]
+        entries = list(self._fixed_entries)
+        primed = self._primed
+        kept = None
+        if primed[0] is traits:  # what select scored, it handed over
+            kept = primed[2]
+            plan = kept.get("reasons")
+            if plan is not None:
+                self._last = (traits, plan)
+                return plan  # type: ignore[no-any-return]
+            entries += primed[1]
+            unknown = self._unscored
+        else:
+            unknown = self._varying
+        whens = self._whens
+        for position in unknown:
+            pref, when, _ = whens[position]
+            applies = when(traits)[0]
+            if applies:
+                entries.append((position, applies, _score_value(pref, traits)))
+        entries.sort(key=_first)
         found = []
         key: list[Any] = ["reasons"]
         quotes_cost = quotes_guide = False
-        primed = self._primed
-        known = {p: (a, v) for p, a, v in primed[1]} if primed[0] is traits else None
-        for position, (pref, when, (cost, guide)) in enumerate(self._whens):
-            fixed = self._constant.get(position)
-            if fixed is not None:
-                applies, score = fixed
-            elif known is not None and position in self._scored_by_select:
-                applies, score = known.get(position, (0, None))
-            else:
-                applies = when(traits)[0]
-                score = _score_value(pref, traits) if applies else None
-            if applies:
-                per_model = isinstance(score, list | tuple)
-                found.append((pref, applies, score, per_model, cost, guide))
-                key.append((pref.id, applies, tuple(score) if per_model else score))
-                quotes_cost |= cost
-                quotes_guide |= guide
+        for position, applies, score in entries:
+            pref, _, (cost, guide) = whens[position]
+            per_model = isinstance(score, list | tuple)
+            found.append((pref, applies, score, per_model, cost, guide))
+            key.append((pref.id, applies, tuple(score) if per_model else score))
+            quotes_cost |= cost
+            quotes_guide |= guide
         basis = self._costs.basis(traits)
         if quotes_cost:
             key.append(basis)
@@ -621,6 +651,8 @@ class _Narrator:
             key.append((traits.scenario, *(r.scenario for r in rows)))
         plan = _Plan(found, _Key.of(tuple(key)), basis)
         self._last = (traits, plan)  # one pair, replaced whole: safe to share
+        if kept is not None:
+            kept["reasons"] = plan
         return plan
 
     def _scored(self, traits: Traits, index: int) -> list[tuple[float, str, tuple[str, Any]]]:
@@ -696,23 +728,23 @@ class _Narrator:
     def _model_values(self, traits: Traits, index: int) -> dict[str, Any]:
         """What every message may say about a model: its lifecycle and its cost here (and,
         through `_render`, any setting)."""
-        values: dict[str, Any] = {}
         model = self._catalog.models[index]
         life = model.lifecycle
         estimate = self._costs.estimates(traits)[index]
-        values.update(
-            model=model.id,
-            successor=life.successor if life else None,
-            deprecated_on=life.deprecated_on if life else None,
-            retires_on=life.retires_on if life else None,
-            reported=self._catalog.reported(model.id),
-            cost=(lambda: str(estimate)) if estimate else "no published price",  # when asked
-            currency=traits.currency or DEFAULT_CURRENCY,
-        )
-        return values
+        return {
+            "model": model.id,
+            "successor": life.successor if life else None,
+            "deprecated_on": life.deprecated_on if life else None,
+            "retires_on": life.retires_on if life else None,
+            "reported": self._catalog.reported(model.id),
+            "cost": (lambda: str(estimate)) if estimate else "no published price",  # if asked
+            "currency": traits.currency or DEFAULT_CURRENCY,
+        }
 
     def _preference_message(self, pref: Preference, traits: Traits, index: int) -> str:
         values = self._model_values(traits, index)
+        if not _quotes(pref.message)[1]:  # no guide row to find
+            return _render(pref.message, values, self._rules.settings)
         model_id = self.ids[index]
         row = self._rules.guide.row_of(traits, model_id)
         values["scenario"] = row.scenario if row else traits.scenario or ""
@@ -730,11 +762,41 @@ class _Narrator:
     ) -> Violation:
         return self._violation(rule, traits, index, certain)[0]  # type: ignore[no-any-return]
 
-    def violations_json(
-        self, rule: Constraint, traits: Traits, mask: int, certain: bool = True
-    ) -> list[tuple[int, dict[str, Any]]]:
-        """(model index, violation as JSON) for each model in `mask`: shared, remembered
-        pieces; copy before changing."""
+    def rejections_json(
+        self,
+        sides: Iterable[tuple[list[tuple[Constraint, int]], Traits, bool]],
+        refused: Mapping[str, Violation],
+    ) -> list[dict[str, Any]]:
+        """`rejected` (or `cautions`) as JSON, in catalog order, from `sides` ((rule, mask)
+        hits, the traits they were found at, whether they are certain) and `refused` (the
+        live limits' refusals): remembered whole by the violations it lists. Shared pieces:
+        copy before changing."""
+        parts = []
+        keys: list[Any] = []
+        for hits, traits, certain in sides:
+            for rule, mask in hits:
+                key, found = self._violations(rule, traits, mask, certain)
+                parts.append(found)
+                keys.append(key)
+        whole = None if refused or None in keys else ("rejections", *keys)
+        out = None if whole is None else self._memo.get(whole)
+        if out is not None:
+            return out  # type: ignore[no-any-return]
+        per_model: dict[int, list[dict[str, Any]]] = {}
+        for found in parts:
+            for i, violation in found:
+                per_model.setdefault(i, []).append(violation)
+        for model, refusal in refused.items():
+            per_model.setdefault(self.ids.index(model), []).append(refusal.to_json())
+        ids = self.ids
+        out = [{"model": ids[i], "violations": per_model[i]} for i in sorted(per_model)]
+        return out if whole is None else self._remember(whole, out)
+
+    def _violations(
+        self, rule: Constraint, traits: Traits, mask: int, certain: bool
+    ) -> tuple[Any, list[tuple[int, dict[str, Any]]]]:
+        """(its memo key or None, [(model index, violation as JSON)]) for each model in
+        `mask`."""
         sides = _sides(rule, traits)
         cost = self._costs.basis(traits) if self._quoted[rule.id][0] else None
         key: Any = ("violations", rule.id, mask, certain, sides, cost)
@@ -747,7 +809,7 @@ class _Narrator:
                      for i in self.indices(mask)]  # fmt: skip
             if key is not None:
                 self._remember(key, found)
-        return found
+        return key, found
 
     def _violation(
         self, rule: Constraint, traits: Traits, index: int, certain: bool, sides: Any = None
@@ -803,6 +865,43 @@ _Hits = list[tuple[Constraint, int]]  # (rule, mask of the models it rejects)
 
 # a preference in force: (it, mask of its models, score, per model?, quotes cost?, quotes guide?)
 _Applied = tuple[Preference, int, Any, bool, bool, bool]
+
+
+class _Decided:
+    """What `select` found for traits that every rule reads alike: enough to decide for
+    equal traits again without evaluating a rule (never changed once made)."""
+
+    __slots__ = ("cautions", "hits", "kept", "maybe", "order", "plan", "scored", "scores", "seen")
+
+    def __init__(
+        self,
+        order: list[int],
+        scores: list[float],
+        hits: _Hits,
+        scored: Traits,
+        seen: list[Any],
+        *,
+        maybe: _Hits | None = None,
+        cautions: _Hits | None = None,
+        plan: LoadPlan | None = None,
+    ) -> None:
+        self.order, self.scores, self.hits, self.plan = order, scores, hits, plan
+        self.maybe, self.cautions, self.seen = maybe, cautions, seen
+        self.scored = scored._without_text()
+        self.kept: dict[str, Any] = {}  # what narrating them finds, for all equal traits
+
+    def decision(
+        self, narrator: _Narrator, traits: Traits, model: str | None, scored: Traits | None = None
+    ) -> Decision:
+        """The decision for `traits` (`scored`: the traits the scores were computed for,
+        when it is the one being made now)."""
+        scored = scored or self.scored
+        narrator.prime(scored, self.seen, self.kept)
+        return Decision(
+            narrator, traits, self.order, self.scores, hits=self.hits, maybe=self.maybe,
+            cautions=self.cautions, scored=scored, requested=model, plan=self.plan,
+            kept=self.kept,
+        )  # fmt: skip
 
 
 class _Key:
@@ -875,6 +974,7 @@ def _catalog_fixed(pref: Preference, mask: tuple[Any, Any]) -> tuple[int, Any] |
     return fixed[0], score.value
 
 
+@cache
 def _quotes(*templates: str | None) -> tuple[bool, bool]:
     """Whether the templates quote the cost, and whether they quote the guide row: what a
     text depends on besides its rule, its model and the rules' settings."""
@@ -884,6 +984,10 @@ def _quotes(*templates: str | None) -> tuple[bool, bool]:
 
 def _minus_points(found: tuple[float, str, Any]) -> float:
     return -found[0]
+
+
+def _first(entry: tuple[int, Any, Any]) -> int:
+    return entry[0]
 
 
 _LOAD_LIMITS = frozenset(("rpm", "tpm"))  # constraint limits that are capacities: per account

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import InitVar, dataclass, fields
+from dataclasses import InitVar, dataclass, fields, replace
 from functools import cache
+from operator import attrgetter
 from typing import Any
 
 from .errors import RequestError, TraitsError, did_you_mean
@@ -209,8 +210,6 @@ class Traits:
 
     def with_count(self, count: TokenCount) -> Traits:
         """The same traits with input tokens from `count` (e.g. an exact count refining a bound)."""
-        from dataclasses import replace
-
         return replace(self, tokens=count, input_tokens=None, input_tokens_max=None)
 
     @classmethod
@@ -255,6 +254,26 @@ class Traits:
                 )
         return cls(**data)
 
+    def _decision_key(self) -> tuple[Any, ...]:
+        """A key equal for traits that every rule reads alike: the fields, the count's
+        numbers, and whether the count can be refined (its text itself is left out, so a
+        key holds no request)."""
+        count = self.tokens
+        counted = None if count is None else (*_COUNT_KEY(count), count.refine is not None)
+        return (*_KEY_FIELDS(self), counted)
+
+    def _without_text(self) -> Traits:
+        """These traits with a count that can no longer be refined: what a decision
+        remembered across requests may keep of one, without keeping its text alive."""
+        count = self.tokens
+        if count is None or count.refine is None:
+            return self
+        copy = object.__new__(Traits)
+        for put, name, _ in _SLOTS:
+            put(copy, getattr(self, name))
+        object.__setattr__(copy, "tokens", replace(count, refine=None))
+        return copy
+
     def to_json(self) -> dict[str, Any]:
         """A JSON object with sorted lists; fields left at None are omitted."""
         out: dict[str, Any] = {}
@@ -293,3 +312,5 @@ CATEGORICAL = frozenset(
 )  # fmt: skip
 _JSON_FIELDS = tuple((f.name, getattr(Traits, f.name).__get__) for f in fields(Traits)
                      if f.name != "tokens")  # fmt: skip
+_KEY_FIELDS = attrgetter(*(f.name for f in fields(Traits) if f.name != "tokens"))
+_COUNT_KEY = attrgetter(*(f.name for f in fields(TokenCount) if f.compare))

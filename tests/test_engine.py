@@ -13,6 +13,7 @@ from jsonschema import Draft202012Validator
 
 from mimo_select import Selector, Traits, TraitsError, UnknownModelError, load_catalog
 from mimo_select._schemas import decision_schema
+from mimo_select.tokens import count_tokens
 
 
 @pytest.fixture(scope="module")
@@ -204,6 +205,35 @@ def test_one_selector_serves_many_threads(selector: Selector) -> None:
     for t in threads:
         t.join()
     assert failures == []
+
+
+def test_equal_traits_from_different_texts_are_each_counted_on_their_own() -> None:
+    """Decisions are remembered by traits that rules read alike, and a count's text is not
+    one of them: two prompts of one length have equal traits until counted. Where the byte
+    bound straddles a limit (mimo-v2-flash: 262,144 - 65,536 input tokens), each is counted
+    with its own text, however many times either was decided before."""
+    selector = Selector(Selector.default().catalog, Selector.default().rules)
+    size = 200_400
+    words = ("hello world " * (size // 12 + 1))[:size]
+    rng = random.Random(7)
+    letters = "".join(rng.choice("abcdefghij klmnopqrstuvwxyz") for _ in range(size))
+    a = Traits(prompt=words, max_output_tokens=65_536)
+    b = Traits(prompt=letters, max_output_tokens=65_536)
+    assert a._decision_key() == b._decision_key()
+    for _ in range(2):
+        first, second = selector.select(a), selector.select(b)
+        assert first.traits.tokens is not None
+        assert second.traits.tokens is not None
+        assert first.traits.tokens.exact
+        assert second.traits.tokens.exact
+        assert first.traits.tokens.tokens == count_tokens(words)
+        assert second.traits.tokens.tokens == count_tokens(letters)
+        assert first.traits.tokens.tokens < second.traits.tokens.tokens
+        assert second.to_json() == Selector(selector.catalog, selector.rules).select(b).to_json()
+    # what is remembered keeps no request's text alive
+    kept = [d.scored.tokens for d in selector._decided.values()]
+    assert kept
+    assert all(c is None or c.refine is None for c in kept)
 
 
 def test_ranking_does_not_depend_on_catalog_or_rule_order(tmp_path: Path) -> None:

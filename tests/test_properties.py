@@ -151,6 +151,13 @@ def test_remembered_texts_are_what_a_fresh_selector_writes(
         decision = warm.select(t)
         warm.select(Traits())  # read after another decision: what select saw is gone
         assert decision.to_json() == fresh.to_json()
+        # decided again for equal traits (remembered), asking for a model or not
+        again = Traits.from_json(t.to_json()) if t.tokens is None else t
+        assert warm.select(again).to_json() == fresh.to_json()
+        asked = warm.catalog.ids[len(many) % len(warm.catalog.ids)]
+        assert warm.select(again, model=asked).to_json() == (
+            Selector(warm.catalog, warm.rules).select(t, model=asked).to_json()
+        )
         assert decision.shared_json(exact_count=True) == fresh.to_json(exact_count=True)
         assert decision.rejected == fresh.rejected
         assert decision.ranked == fresh.ranked

@@ -23,6 +23,7 @@ from importlib.resources import files
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
+import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -101,6 +102,9 @@ class _Day:
         self.model = {m.id: dumps(catalog.describe(m.id)) for m in catalog}
 
 
+_SHARED_PIECES = ("ranked", "rejected", "notices", "cautions")  # the selector remembers these
+_PIECES = 4096  # written pieces kept; past that they are all forgotten and written again
+
 _DAYS = 16  # catalog days other than the server's own kept built at once
 
 
@@ -142,6 +146,7 @@ class _Service:
                 max_body=max_body,
             )
         )
+        self._pieces: dict[int, tuple[Any, Any]] = {}
         self._page = {path: _page_file(name, kind) for path, (name, kind) in _PAGE_FILES.items()}
 
     # --- the plumbing every endpoint shares ----------------------------------------------
@@ -229,9 +234,29 @@ class _Service:
         if fields is not None and decision.lease is not None:
             fields |= _LEASE_FIELD  # a lease taken is always handed over, to be settled
         out = decision.shared_json(exact_count=exact, fields=fields)
+        written = self._written
+        for name in _SHARED_PIECES:
+            piece = out.get(name)
+            if piece:
+                out[name] = written(piece)
         if decision.lease is not None and self.book is not None:
             out["lease"]["id"] = self.book.hold(decision.lease)
         return out
+
+    def _written(self, piece: Any) -> Any:
+        """A shared piece of decisions (the selector's remembered lists, never changed) as
+        written JSON from the second time it is seen: later decisions copy its bytes instead
+        of walking it again."""
+        pieces = self._pieces
+        known = pieces.get(id(piece))
+        if known is not None and known[0] is piece:  # held here, so its id is not reused
+            if known[1] is None:
+                known = pieces[id(piece)] = (piece, orjson.Fragment(dumps(piece)))
+            return known[1]
+        if len(pieces) >= _PIECES:
+            pieces.clear()
+        pieces[id(piece)] = (piece, None)
+        return piece
 
     # --- endpoints -----------------------------------------------------------------------
 
