@@ -75,7 +75,7 @@ class Selector:
         self._kind_of: Any = attrgetter(*read) if read else (lambda traits: None)
         self._rule_order = {rule.id: i for i, rule in enumerate(rules.constraints)}
         self._kind_hits: dict[Any, list[tuple[Constraint, int]]] = {}
-        self._decided: dict[Any, _Decided] = {}  # by traits every rule reads alike
+        self._decided: dict[Any, _Decided | None] = {}  # by traits every rule reads alike
         base = [0.0] * self._n
         scorers = []
         dynamic: list[Preference] = []
@@ -266,13 +266,9 @@ class Selector:
             self._index(model)
         if traits.scenario is not None:
             traits = self.rules.guide.with_implied(traits)
-        try:
-            key: Any = (strict, *traits._decision_key())
-            known = self._decided.get(key)
-        except TypeError:  # a trait value that cannot be a key: decide every time
-            key = known = None
-        if known is not None:
-            return known.decision(self._narrator, traits, model)
+        key = self._seen(traits, strict)
+        if isinstance(key, _Decided):
+            return key.decision(self._narrator, traits, model)
         hits = self._all_hits(traits)
         if traits.input_tokens_max is not None and not self._between_thresholds(traits):
             high = traits.at_input(traits.input_tokens_max)  # rules read input_tokens
@@ -293,14 +289,30 @@ class Selector:
         self._remember(key, kept)
         return kept.decision(self._narrator, traits, model, traits)
 
-    def _remember(self, key: Any, decided: _Decided) -> None:
+    def _seen(self, traits: Traits, strict: bool) -> Any:
+        """What was decided for traits every rule reads alike, when they have been seen
+        twice; else the key to remember this decision by (on their second sighting), or None
+        (the first: only the key is noted, so that traits never seen again cost little)."""
+        try:
+            key = (strict, *traits._decision_key())
+            known = self._decided.get(key, _UNSEEN)
+        except TypeError:  # a trait value that cannot be a key: decide every time
+            return None
+        if known is _UNSEEN:
+            self._remember(key, None)
+            return None
+        return known or key
+
+    def _remember(self, key: Any, decided: _Decided | None) -> None:
         """Remember what was decided for traits that every rule reads alike (a decision that
         counted exactly is remembered under the exact count instead)."""
         if key is None:
             return
         memo = self._decided
-        if len(memo) >= _KINDS:
+        if len(memo) >= _DECISIONS:
             memo.clear()
+        if decided is not None:  # kept for later requests: without this one's text
+            decided.scored = decided.scored._without_text()
         memo[key] = decided
 
     def _plan(
@@ -855,6 +867,8 @@ class _Narrator:
 
 _MEMO_ENTRIES = 8192  # texts a narrator remembers; past that it forgets them all and refills
 _KINDS = 4096  # kinds of request whose verdicts a selector remembers, likewise
+_DECISIONS = 2048  # decisions remembered, likewise (about 2.3 KB each)
+_UNSEEN = object()
 _COST_TEXTS = frozenset(COST_PLACEHOLDERS)
 _GUIDE_TEXTS = frozenset(GUIDE_PLACEHOLDERS)
 _ELIGIBLE = Reason("eligible", "meets every constraint; no preference applies")
@@ -887,7 +901,7 @@ class _Decided:
     ) -> None:
         self.order, self.scores, self.hits, self.plan = order, scores, hits, plan
         self.maybe, self.cautions, self.seen = maybe, cautions, seen
-        self.scored = scored._without_text()
+        self.scored = scored
         self.kept: dict[str, Any] = {}  # what narrating them finds, for all equal traits
 
     def decision(

@@ -231,7 +231,7 @@ def test_equal_traits_from_different_texts_are_each_counted_on_their_own() -> No
         assert first.traits.tokens.tokens < second.traits.tokens.tokens
         assert second.to_json() == Selector(selector.catalog, selector.rules).select(b).to_json()
     # what is remembered keeps no request's text alive
-    kept = [d.scored.tokens for d in selector._decided.values()]
+    kept = [d.scored.tokens for d in selector._decided.values() if d is not None]
     assert kept
     assert all(c is None or c.refine is None for c in kept)
 
