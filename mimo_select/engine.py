@@ -266,9 +266,9 @@ class Selector:
             self._index(model)
         if traits.scenario is not None:
             traits = self.rules.guide.with_implied(traits)
-        key = self._seen(traits, strict)
-        if isinstance(key, _Decided):
-            return key.decision(self._narrator, traits, model)
+        key, known = self._recall(traits, strict)
+        if known is not None:
+            return known.decision(self._narrator, traits, model)
         hits = self._all_hits(traits)
         if traits.input_tokens_max is not None and not self._between_thresholds(traits):
             high = traits.at_input(traits.input_tokens_max)  # rules read input_tokens
@@ -289,19 +289,20 @@ class Selector:
         self._remember(key, kept)
         return kept.decision(self._narrator, traits, model, traits)
 
-    def _seen(self, traits: Traits, strict: bool) -> Any:
-        """What was decided for traits every rule reads alike, when they have been seen
-        twice; else the key to remember this decision by (on their second sighting), or None
-        (the first: only the key is noted, so that traits never seen again cost little)."""
+    def _recall(self, traits: Traits, strict: bool) -> tuple[Any, _Decided | None]:
+        """(the key to remember this decision by, or None; what was decided for traits that
+        every rule reads alike, or None). A decision is remembered from the second time its
+        traits are seen; the first time only the key is noted, so that traits never seen
+        again cost little."""
         try:
             key = (strict, *traits._decision_key())
             known = self._decided.get(key, _UNSEEN)
         except TypeError:  # a trait value that cannot be a key: decide every time
-            return None
+            return None, None
         if known is _UNSEEN:
             self._remember(key, None)
-            return None
-        return known or key
+            return None, None
+        return key, known  # type: ignore[return-value]
 
     def _remember(self, key: Any, decided: _Decided | None) -> None:
         """Remember what was decided for traits that every rule reads alike (a decision that
