@@ -884,7 +884,8 @@ _Applied = tuple[Preference, int, Any, bool, bool, bool]
 
 class _Decided:
     """What `select` found for traits that every rule reads alike: enough to decide for
-    equal traits again without evaluating a rule (never changed once made)."""
+    equal traits again without evaluating a rule. Its lists are never changed; `kept` fills
+    with the JSON pieces their decisions share as they are first read."""
 
     __slots__ = ("cautions", "hits", "kept", "maybe", "order", "plan", "scored", "scores", "seen")
 
