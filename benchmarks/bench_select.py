@@ -148,13 +148,14 @@ def naive_selector(as_of: str | None = None) -> Callable[[Traits], list[str]]:  
 
 
 def afresh(selector: Selector) -> Callable[[Traits], Any]:
-    """`select` as for traits never seen: what the selector remembers of equal traits is
-    forgotten before each call (a dict clear), so every rule is evaluated, as the baseline's
-    every `if` is."""
-    remembered = selector._decided
+    """`select` as for traits never seen: what the selector remembers of equal traits and
+    of equal kinds is forgotten before each call (two dict clears), so every rule is
+    evaluated, as the baseline's every `if` is."""
+    decided, kinds = selector._decided, selector._kind_hits
 
     def select(t: Traits) -> Any:
-        remembered.clear()
+        decided.clear()
+        kinds.clear()
         return selector.select(t)
 
     return select

@@ -36,6 +36,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections import Counter
 from pathlib import Path
 from statistics import median_high
 from typing import Any
@@ -222,13 +223,9 @@ def main() -> None:
     port = free_port()
     count = 20_000 if args.distinct or args.unique else 1
     payloads = [json.dumps(body(i, unique=args.unique)).encode() for i in range(count)]
-    kind = (
-        "unique requests"
-        if args.unique
-        else "distinct bodies"
-        if args.distinct
-        else "the same body"
-    )
+    kind = "the same body"
+    if args.distinct or args.unique:
+        kind = "unique requests" if args.unique else "distinct bodies"
     route = [request_bytes("/v1/route", p, port) for p in payloads]
     applied = [request_bytes("/v1/route?apply=true", p, port) for p in payloads]
     lean = [request_bytes("/v1/route?fields=model,fallbacks", p, port) for p in payloads]
@@ -253,10 +250,7 @@ def main() -> None:
                 rps = median_high(r["rps"] for r in rounds[name])
                 p50 = median_high(r["p50"] for r in rounds[name])
                 p99 = median_high(r["p99"] for r in rounds[name])
-                statuses: dict[int, int] = {}
-                for r in rounds[name]:
-                    for code, n in r["statuses"].items():
-                        statuses[code] = statuses.get(code, 0) + n
+                statuses = dict(sum((Counter(r["statuses"]) for r in rounds[name]), Counter()))
                 share = "" if name == "echo" else f"{rps / echo_rps:.0%}"
                 print(f"{level:>5}  {name:<10} {rps:>8,.0f} {p50:>8.2f} "
                       f"{p99:>8.2f}  {share:>10}  {statuses}")  # fmt: skip

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from ._bpe import spec, specials_pattern, utf8_size
+from ._bpe import encoding, spec, specials_pattern, utf8_size
 from .errors import RequestError
 
 if TYPE_CHECKING:
@@ -223,8 +223,6 @@ _SPLITS: dict[str, list[str]] = {}
 @cache
 def suffix_tokens(thinking: bool | None) -> tuple[int, int]:
     """(fewest, most) tokens the thinking suffix adds (tokenized: loads the tokenizer)."""
-    from ._bpe import encoding
-
     sizes = {
         mode: len(encoding().encode(text, allowed_special="all")) if text else 0
         for mode, text in spec()["chat"]["thinking_suffix"].items()

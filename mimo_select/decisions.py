@@ -368,10 +368,11 @@ class Decision:
             out["traits"] = self._shared("traits", self.traits.to_json)
         count = self.traits.tokens
         if count is not None and "tokens" in want:
-            out["tokens"] = self._shared("tokens", count.to_json)
             if exact_count and count.refine is not None:
                 out["tokens"] = {**count.refine().to_json(),
                                  "decided_on": [count.lower_bound, count.upper_bound]}  # fmt: skip
+            else:
+                out["tokens"] = self._shared("tokens", count.to_json)
         if self.requested is not None and "requested" in want:
             out["requested"] = {"model": self.requested, "fits": self.requested_fits}
         if "notices" in want:

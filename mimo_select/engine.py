@@ -294,27 +294,20 @@ class Selector:
         every rule reads alike, or None). A decision is remembered from the second time its
         traits are seen; the first time only the key is noted, so that traits never seen
         again cost little."""
-        try:
-            key = (strict, *traits._decision_key())
-            known = self._decided.get(key, _UNSEEN)
-        except TypeError:  # a trait value that cannot be a key: decide every time
-            return None, None
-        if known is _UNSEEN:
+        key, known = _look_up(self._decided, (strict, *traits._decision_key()), _UNSEEN)
+        if known is _UNSEEN:  # (or a trait value that cannot be a key: decide every time)
             self._remember(key, None)
             return None, None
-        return key, known  # type: ignore[return-value]
+        return key, known
 
     def _remember(self, key: Any, decided: _Decided | None) -> None:
         """Remember what was decided for traits that every rule reads alike (a decision that
         counted exactly is remembered under the exact count instead)."""
         if key is None:
             return
-        memo = self._decided
-        if len(memo) >= _DECISIONS:
-            memo.clear()
         if decided is not None:  # kept for later requests: without this one's text
             decided.scored = decided.scored._without_text()
-        memo[key] = decided
+        _put(self._decided, key, decided, _DECISIONS)
 
     def _plan(
         self, traits: Traits, hits: list[tuple[Constraint, int]], scores: list[float]
@@ -363,10 +356,7 @@ class Selector:
         key = self._kind_of(traits)
         known = memo.get(key)
         if known is None:
-            known = self._hits(traits, self._kind_checks)
-            if len(memo) >= _KINDS:
-                memo.clear()
-            memo[key] = known
+            known = _put(memo, key, self._hits(traits, self._kind_checks), _KINDS)
         live = self._hits(traits, self._live_checks)
         if not live:
             return list(known)
@@ -590,11 +580,7 @@ class _Narrator:
         self._memo: dict[Any, Any] = {}
 
     def _remember(self, key: Any, value: Any) -> Any:
-        memo = self._memo
-        if len(memo) >= _MEMO_ENTRIES:
-            memo.clear()  # a request stream of unique numbers: start again, never grow
-        memo[key] = value
-        return value
+        return _put(self._memo, key, value, _MEMO_ENTRIES)
 
     def notices(self, models: Iterable[str | None]) -> list[dict[str, Any]]:
         """The latest news of each named model from the catalog's update files, as JSON."""
@@ -812,11 +798,7 @@ class _Narrator:
         `mask`."""
         sides = _sides(rule, traits)
         cost = self._costs.basis(traits) if self._quoted[rule.id][0] else None
-        key: Any = ("violations", rule.id, mask, certain, sides, cost)
-        try:
-            found = self._memo.get(key)
-        except TypeError:  # a value that cannot be a key: build it every time
-            found, key = None, None
+        key, found = _look_up(self._memo, ("violations", rule.id, mask, certain, sides, cost))
         if found is None:
             found = [(i, self._violation(rule, traits, i, certain, sides)[1])
                      for i in self.indices(mask)]  # fmt: skip
@@ -833,11 +815,8 @@ class _Narrator:
             needs, limits = sides or _sides(rule, traits)
             required, allowed = _at(needs, index, left), _at(limits, index, right)
         cost = self._costs.basis(traits) if self._quoted[rule.id][0] else None
-        key: Any = ("violation", rule.id, index, certain, required, allowed, cost)
-        try:
-            found = self._memo.get(key)
-        except TypeError:  # a value that cannot be a key: build it every time
-            found, key = None, None
+        key, found = _look_up(self._memo, ("violation", rule.id, index, certain, required,
+                                           allowed, cost))  # fmt: skip
         if found is not None:
             return found
         unbounded = isinstance(required, int) and required >= UNBOUNDED
@@ -954,6 +933,24 @@ class _Plan:
         self.applied = applied
         self.key = key
         self.basis = basis
+
+
+def _put(memo: dict[Any, Any], key: Any, value: Any, limit: int) -> Any:
+    """`memo[key] = value` in a memory of at most `limit` entries: when full, it forgets
+    everything and refills (a stream of requests never seen again cannot make it grow)."""
+    if len(memo) >= limit:
+        memo.clear()
+    memo[key] = value
+    return value
+
+
+def _look_up(memo: dict[Any, Any], key: Any, missing: Any = None) -> tuple[Any, Any]:
+    """(key, what `memo` holds for it, else `missing`); (None, `missing`) when a value in the
+    key cannot be hashed: nothing is remembered for it then."""
+    try:
+        return key, memo.get(key, missing)
+    except TypeError:
+        return None, missing
 
 
 def _sides(rule: Constraint, traits: Traits) -> tuple[Any, Any]:

@@ -229,20 +229,22 @@ class Traits:
         """A copy with `input_tokens` fixed at one end of its interval, for evaluating rules
         there (or, with `estimate`, at the count's estimate, keeping the count so that what
         is said about it can say "about"). Skips validation: every other field is checked."""
-        probe = object.__new__(Traits)
+        return self._copy(input_tokens=tokens, input_tokens_max=None,
+                          tokens=self.tokens if estimate else None)  # fmt: skip
+
+    def _copy(self, **changes: Any) -> Traits:
+        """A copy with `changes`, built without validation (every other field is checked)."""
+        copy = object.__new__(Traits)
         for put, name, _ in _SLOTS:
-            put(probe, getattr(self, name))
-        object.__setattr__(probe, "input_tokens", tokens)
-        object.__setattr__(probe, "input_tokens_max", None)
-        object.__setattr__(probe, "tokens", self.tokens if estimate else None)
-        return probe
+            put(copy, changes[name] if name in changes else getattr(self, name))
+        return copy
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Traits:
         """Traits from a JSON object, as `to_json` writes it; unknown keys are errors."""
         if not isinstance(data, Mapping):
             raise TraitsError(f"expected an object, got {type(data).__name__}", where="traits")
-        known = [f.name for f in fields(cls) if f.name != "tokens"] + ["prompt", "messages"]
+        known = [*_PLAIN, "prompt", "messages"]
         for key in data:
             if key not in known:
                 hint = did_you_mean(str(key), known)
@@ -268,11 +270,7 @@ class Traits:
         count = self.tokens
         if count is None or count.refine is None:
             return self
-        copy = object.__new__(Traits)
-        for put, name, _ in _SLOTS:
-            put(copy, getattr(self, name))
-        object.__setattr__(copy, "tokens", replace(count, refine=None))
-        return copy
+        return self._copy(tokens=replace(count, refine=None))
 
     def to_json(self) -> dict[str, Any]:
         """A JSON object with sorted lists; fields left at None are omitted."""
@@ -305,12 +303,12 @@ def _bound(
 # (slot setter, name, default) per field: frozen objects built without __init__ are filled
 # through their slot descriptors, as dataclasses' own __init__ does
 _SLOTS = tuple((getattr(Traits, f.name).__set__, f.name, f.default) for f in fields(Traits))
+_PLAIN = tuple(f.name for f in fields(Traits) if f.name != "tokens")  # all but the count
 # the fields that hold no number: rules over them give one verdict per value, not per count
 CATEGORICAL = frozenset(
     f.name for f in fields(Traits)
-    if f.name != "tokens" and not {"int", "float"} & set(re.split(r"[^a-zA-Z_]+", str(f.type)))
+    if f.name in _PLAIN and not {"int", "float"} & set(re.split(r"[^a-zA-Z_]+", str(f.type)))
 )  # fmt: skip
-_JSON_FIELDS = tuple((f.name, getattr(Traits, f.name).__get__) for f in fields(Traits)
-                     if f.name != "tokens")  # fmt: skip
-_KEY_FIELDS = attrgetter(*(f.name for f in fields(Traits) if f.name != "tokens"))
+_JSON_FIELDS = tuple((name, getattr(Traits, name).__get__) for name in _PLAIN)
+_KEY_FIELDS = attrgetter(*_PLAIN)
 _COUNT_KEY = attrgetter(*(f.name for f in fields(TokenCount) if f.compare))

@@ -855,7 +855,8 @@ class _RedisBase:
         for name, value in (("timeout", timeout), ("retry_interval", retry_interval)):
             if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
                 raise UsageValueError(f"{name} must be seconds > 0, not {value!r}")
-        # the fallback count checks the window, the limits and the backoff: they are its
+        # the fallback count checks the window, the limits and the backoff; the store
+        # uses its values
         self._local = MemoryUsage(
             limits=limits, window=window, catalog=catalog, account=account, backoff=backoff,
             jitter=jitter,
@@ -964,13 +965,14 @@ class _RedisBase:
         url: str | None,
         *,
         timeout: float,
-        redis_error: type[Exception],
         from_url: Callable[..., Any],
         retry: Any,
     ) -> None:
         """Use `client`, or build one from `url` that never retries a command (a retried
         admit could count twice) and gives up after `timeout` seconds."""
-        self._errors: tuple[type[Exception], ...] = (redis_error, _BadReplyError)
+        from redis import RedisError
+
+        self._errors: tuple[type[Exception], ...] = (RedisError, _BadReplyError)
         self._owned = client is None
         if client is None:
             assert url is not None
@@ -1111,8 +1113,8 @@ class RedisUsage(_RedisBase):
             raise UsageStoreError(
                 "RedisUsage needs the redis package: pip install 'mimo-select[redis]'"
             ) from None
-        self._attach(client, url, timeout=timeout, redis_error=redis.RedisError,
-                     from_url=redis.Redis.from_url, retry=Retry(NoBackoff(), 0))  # fmt: skip
+        self._attach(client, url, timeout=timeout, from_url=redis.Redis.from_url,
+                     retry=Retry(NoBackoff(), 0))  # fmt: skip
 
     def admit(self, candidates: Sequence[tuple[str, int]]) -> Admission[Lease]:
         """As `MemoryUsage.admit`, for every replica of the account at once."""
@@ -1220,8 +1222,8 @@ class AsyncRedisUsage(_RedisBase):
                 "AsyncRedisUsage needs the redis package: pip install 'mimo-select[redis]'"
             ) from None
         self._attach(
-            client, url, timeout=timeout, redis_error=redis.RedisError,
-            from_url=redis.asyncio.Redis.from_url, retry=Retry(NoBackoff(), 0),
+            client, url, timeout=timeout, from_url=redis.asyncio.Redis.from_url,
+            retry=Retry(NoBackoff(), 0),
         )  # fmt: skip
 
     async def admit(self, candidates: Sequence[tuple[str, int]]) -> Admission[AsyncLease]:

@@ -201,7 +201,7 @@ def from_environment() -> Starlette:
         selector, usage=usage, api_key=key, max_body=config["max_body"],
         cors_origins=config["cors_origins"], allowed_hosts=config["allowed_hosts"],
         timeout=config["timeout"], echo=config["echo"], close_usage=True, freeze=True,
-        dated=lambda day: _selector({**config, "as_of": day.isoformat()}),
+        dated=lambda day: _selector(config, as_of=day),
     )  # fmt: skip
 
 
@@ -250,10 +250,12 @@ def _config(args: argparse.Namespace) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _selector(config: dict[str, Any]) -> Selector:
+def _selector(config: dict[str, Any], as_of: Any = None) -> Selector:
+    """The selector `config` names (on `as_of`, else on its own `--as-of` day)."""
     from mimo_select.engine import Selector
 
-    return Selector.from_files(config["catalog"], config["rules"], as_of=config["as_of"])
+    as_of = config["as_of"] if as_of is None else as_of
+    return Selector.from_files(config["catalog"], config["rules"], as_of=as_of)
 
 
 def _day(as_of: Any) -> str | None:

@@ -34,7 +34,13 @@ from starlette.routing import Route
 from mimo_select.decisions import Decision
 from mimo_select.errors import MimoSelectError, NoEligibleModelError, UsageValueError
 from mimo_select.updates import resolve_as_of
-from mimo_select.usage import AsyncRedisUsage, MemoryUsage, usage_report, usage_tokens
+from mimo_select.usage import (
+    AsyncRedisUsage,
+    MemoryUsage,
+    awaited,
+    usage_report,
+    usage_tokens,
+)
 
 from . import DEFAULT_MAX_BODY, DEFAULT_TIMEOUT
 from ._body import flag, media_type, names, read_body, read_json
@@ -203,22 +209,18 @@ class _Service:
             return self._today
         try:
             day = resolve_as_of(asked)
-        except MimoSelectError as exc:
-            raise ProblemError("invalid-parameter", f"as_of: {exc.message}",
-                               where="as_of") from None  # fmt: skip
-        build = self._dated
-        if build is None:
-            raise ProblemError(
-                "invalid-parameter",
-                "as_of: this server answers for its own catalog only (its app was given "
-                "a selector and no way to build another day's)",
-                where="as_of",
-            )
-        known = self._days.get(day)
-        if known is not None:
-            self._days.move_to_end(day)
-            return known
-        try:
+            build = self._dated
+            if build is None:
+                raise ProblemError(
+                    "invalid-parameter",
+                    "as_of: this server answers for its own catalog only (its app was given "
+                    "a selector and no way to build another day's)",
+                    where="as_of",
+                )
+            known = self._days.get(day)
+            if known is not None:
+                self._days.move_to_end(day)
+                return known
             built = await asyncio.to_thread(lambda: _Day(build(day)))
         except MimoSelectError as exc:
             raise ProblemError("invalid-parameter", f"as_of: {exc.message}",
@@ -341,7 +343,7 @@ class _Service:
         data, _ = await self.body(request)
         traits = _traits(data, "")
         decision = (await self.day(query)).selector.select(traits, strict=strict)
-        return _json(dumps(decision.shared_json(exact_count=exact, fields=fields)))
+        return _json(dumps(self.decision_json(decision, exact, fields)))
 
     async def explain(self, request: Request) -> Response:
         query = _query(request)
@@ -453,9 +455,7 @@ class _Service:
         if store is None:
             raise self._no_live()
         active = flag(_query(request), "active")
-        rows: Any = store.usage()
-        if not isinstance(rows, tuple):
-            rows = await rows
+        rows = await awaited(store.usage())
         if active:
             rows = tuple(u for u in rows if u.active)
         return _json(dumps(usage_report(store, rows, self.selector.catalog)))

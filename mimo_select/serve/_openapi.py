@@ -206,7 +206,8 @@ _TRAIT_TEXT = {
 def traits_schema(selector: Selector) -> dict[str, Any]:
     """The JSON Schema of a traits object, from the `Traits` fields themselves."""
     from mimo_select._schemas import enum_of
-    from mimo_select.traits import LATENCIES, THINKING, VOICES, Traits, _currencies, _vocabulary
+    from mimo_select.traits import LATENCIES, THINKING, VOICES, Traits, _vocabulary
+    from mimo_select.updates import currencies
 
     known = [*enum_of("catalog", "input_modality"), *enum_of("catalog", "output_modality"),
              *enum_of("catalog", "feature"), *VOICES, *LATENCIES, *THINKING]  # fmt: skip
@@ -218,7 +219,7 @@ def traits_schema(selector: Selector) -> dict[str, Any]:
         return tuple(sorted(values, key=lambda v: (order.get(v, len(order)), v)))
 
     names = {k: ordered(v) for k, v in _vocabulary().items()}
-    names["currency"] = ordered(_currencies())
+    names["currency"] = ordered(frozenset(currencies()))
     names["scenario"] = tuple(g.scenario for g in selector.catalog.guide)
     names["allow"] = names["deny"] = tuple(selector.catalog.ids)
     props: dict[str, Any] = {}

@@ -127,7 +127,8 @@
     state.details = {};
     for (const d of details) if (d.ok) state.details[d.data.id] = d.data;
     buildMatrix();
-    const which = !day() ? "as the source page stands" : day() === "today" ? "as of today" : `on ${day()}`;
+    const asked = day();
+    const which = !asked ? "as the source page stands" : asked === "today" ? "as of today" : `on ${asked}`;
     $("status").textContent = `${state.models.length} models in the catalog ${which}. Change the request to see the decision.`;
     return true;
   }
@@ -285,12 +286,13 @@
         v.certain ? null : h("span", { text: " (uncertain count)" })) : null);
   }
 
+  const NEWS_WORDS = { retired: "retired", deprecated: "deprecated", deprecation_reported: "reported to be deprecated", added: "added" };
+
   function notice(n) {
     const said = n.official ? "official" : `unconfirmed, reported by ${n.reported_by}`;
-    const words = { retired: "retired", deprecated: "deprecated", deprecation_reported: "reported to be deprecated", added: "added" };
     return h("li", { "data-model": n.model },
       h("strong", { text: n.model }),
-      ` ${words[n.kind] || n.kind.replaceAll("_", " ")} on ${n.date}`,
+      ` ${NEWS_WORDS[n.kind] || n.kind.replaceAll("_", " ")} on ${n.date}`,
       n.retires_on ? `; retires on ${n.retires_on}` : "",
       n.successor ? `; successor ${n.successor}` : "",
       n.note ? ` (${n.note})` : "",
@@ -389,6 +391,10 @@
 
   // --- start -------------------------------------------------------------------------------
 
+  function isDay(el) {
+    return el.id === "as-of" || el.id === "as-of-day";
+  }
+
   async function start() {
     $("key-form").addEventListener("submit", (event) => {
       event.preventDefault();
@@ -397,10 +403,10 @@
       start2();
     });
     $("traits-form").addEventListener("input", (event) => {
-      if (!event.target.id.startsWith("as-of")) schedule(); // a day reloads on change
+      if (!isDay(event.target)) schedule(); // a day reloads on change
     });
     $("traits-form").addEventListener("change", async (event) => {
-      if (event.target.id === "as-of" || event.target.id === "as-of-day") {
+      if (isDay(event.target)) {
         clearTimeout(state.timer);
         state.timer = 0;
         $("decision").setAttribute("aria-busy", "true");
